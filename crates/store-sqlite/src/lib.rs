@@ -1,0 +1,1 @@
+//! viewlog's embedded SQLite store.

@@ -1,0 +1,145 @@
+//! The storage trait of viewlog.
+//!
+//! This crate holds what is stored ([`model`]), what can go wrong ([`StoreError`]) and the one
+//! trait every backend implements ([`Store`]); it has no driver code. Backends live in their own
+//! crates (`viewlog-store-sqlite`, …), each with its own migrations, and each runs the shared
+//! [`conformance`] suite (feature `conformance`).
+//!
+//! Callers hold a `Store` only after their permission check: the HTTP server's handlers never
+//! see one before the request's signature and permission were verified.
+
+#![warn(missing_docs)]
+
+mod error;
+pub mod model;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{StoreError, StoreResult};
+pub use model::*;
+
+use std::future::Future;
+
+/// Durable storage of tenants, principals, view events and the state several servers share.
+///
+/// Every method is a single atomic operation. An operation that returns `Ok` has committed:
+/// a crash after it loses nothing. A future dropped before completion stops its work where the
+/// backend can (SQLite interrupts the statement); the caller uses that for deadlines and for
+/// clients that went away.
+pub trait Store: Send + Sync + 'static {
+    // ----- accounts -----
+
+    /// Creates an account; `Conflict` if the name is taken.
+    fn create_account(&self, name: &str, now: UnixTime) -> impl Future<Output = StoreResult<Account>> + Send;
+    /// The account with this name.
+    fn account_by_name(&self, name: &str) -> impl Future<Output = StoreResult<Option<Account>>> + Send;
+    /// The account with this key.
+    fn account(&self, id: AccountId) -> impl Future<Output = StoreResult<Option<Account>>> + Send;
+    /// All accounts, by name.
+    fn list_accounts(&self) -> impl Future<Output = StoreResult<Vec<Account>>> + Send;
+    /// Enables or disables an account; `NotFound` if there is none.
+    fn set_account_disabled(&self, id: AccountId, disabled: bool) -> impl Future<Output = StoreResult<()>> + Send;
+
+    // ----- roles -----
+
+    /// Creates a role; `Conflict` if the account has a role of that name.
+    fn create_role(&self, role: NewRole) -> impl Future<Output = StoreResult<Role>> + Send;
+    /// The account's role of this name.
+    fn role_by_name(&self, account: AccountId, name: &str) -> impl Future<Output = StoreResult<Option<Role>>> + Send;
+    /// The account's roles, by name.
+    fn list_roles(&self, account: AccountId) -> impl Future<Output = StoreResult<Vec<Role>>> + Send;
+
+    // ----- users -----
+
+    /// Creates a user; `Conflict` if the address is taken in any account.
+    fn create_user(&self, user: NewUser, now: UnixTime) -> impl Future<Output = StoreResult<User>> + Send;
+    /// The user with this address (compared case-insensitively).
+    fn user_by_email(&self, email: &str) -> impl Future<Output = StoreResult<Option<User>>> + Send;
+    /// The account's users, by address.
+    fn list_users(&self, account: AccountId) -> impl Future<Output = StoreResult<Vec<User>>> + Send;
+    /// Enables or disables a user; `NotFound` if there is none.
+    fn set_user_disabled(&self, id: UserId, disabled: bool) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Sets or clears a user's password hash; `NotFound` if there is none.
+    fn set_user_password(
+        &self,
+        id: UserId,
+        password_hash: Option<String>,
+    ) -> impl Future<Output = StoreResult<()>> + Send;
+    /// Sets or clears a user's role; `NotFound` if there is no such user.
+    fn set_user_role(&self, id: UserId, role: Option<RoleId>) -> impl Future<Output = StoreResult<()>> + Send;
+
+    // ----- applications -----
+
+    /// Registers an application; `Conflict` if the application id is taken.
+    fn create_application(
+        &self,
+        app: NewApplication,
+        now: UnixTime,
+    ) -> impl Future<Output = StoreResult<Application>> + Send;
+    /// The application with this public id.
+    fn application_by_app_id(&self, app_id: &str) -> impl Future<Output = StoreResult<Option<Application>>> + Send;
+    /// The account's applications, by name.
+    fn list_applications(&self, account: AccountId) -> impl Future<Output = StoreResult<Vec<Application>>> + Send;
+    /// Enables or disables an application; `NotFound` if there is none.
+    fn set_application_disabled(&self, app_id: &str, disabled: bool) -> impl Future<Output = StoreResult<()>> + Send;
+
+    // ----- key bindings -----
+
+    /// Stores a binding; `Conflict` if the access key is taken.
+    fn create_binding(&self, binding: NewBinding) -> impl Future<Output = StoreResult<Binding>> + Send;
+    /// The binding of this access key with its user, account, application and permissions.
+    fn principal(&self, access_key: &str) -> impl Future<Output = StoreResult<Option<Principal>>> + Send;
+    /// The account's bindings, newest first.
+    fn list_bindings(&self, account: AccountId) -> impl Future<Output = StoreResult<Vec<Binding>>> + Send;
+    /// Revokes a binding; `NotFound` if there is none.
+    fn revoke_binding(&self, access_key: &str) -> impl Future<Output = StoreResult<()>> + Send;
+
+    // ----- view events -----
+
+    /// Stores a batch of events in one transaction. An event whose id the account holds already
+    /// is left as it was and counted as a duplicate (also within the batch). Each new event gets
+    /// the next sequence number.
+    fn insert_events(
+        &self,
+        account: AccountId,
+        events: &[ViewEvent],
+    ) -> impl Future<Output = StoreResult<InsertOutcome>> + Send;
+    /// The highest sequence number the account's committed events hold (0 for none). Every event
+    /// of the account committed later gets a higher one, so it bounds a paging snapshot.
+    fn snapshot(&self, account: AccountId) -> impl Future<Output = StoreResult<i64>> + Send;
+    /// One page of the account's events: those matching the filter, read from the cursor in the
+    /// request's direction, newest-first order (`viewed` descending, then `seq` descending),
+    /// at most `limit` of them. Reading `Newer`, the records come back in newest-first order too.
+    fn page(
+        &self,
+        account: AccountId,
+        request: &PageRequest,
+    ) -> impl Future<Output = StoreResult<Vec<StoredEvent>>> + Send;
+    /// How many of the account's events match the filter.
+    fn count(&self, account: AccountId, filter: &EventFilter) -> impl Future<Output = StoreResult<u64>> + Send;
+
+    // ----- state shared by server instances -----
+
+    /// Records that `request_id` was used with `access_key`, to be kept until `expires_at`.
+    /// Returns `false` if the pair is recorded already and has not expired (a replay).
+    fn remember_request(
+        &self,
+        access_key: &str,
+        request_id: &str,
+        expires_at: UnixTime,
+    ) -> impl Future<Output = StoreResult<bool>> + Send;
+    /// Forgets request ids that expired before `now`; returns how many.
+    fn purge_requests(&self, now: UnixTime) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Takes one token from the key's bucket, creating it full. One bucket per key across every
+    /// server sharing this store.
+    fn take_rate_token(
+        &self,
+        key: &RateKey,
+        policy: RatePolicy,
+        now_ms: i64,
+    ) -> impl Future<Output = StoreResult<RateDecision>> + Send;
+
+    /// Checks that the database answers.
+    fn ping(&self) -> impl Future<Output = StoreResult<()>> + Send;
+}
