@@ -1,1 +1,95 @@
-fn main() {}
+//! `viewlog`: the one binary — server, demo, import and administration.
+
+mod commands;
+mod db;
+mod logging;
+mod output;
+mod settings;
+mod synth;
+
+use clap::{Parser, Subcommand};
+use commands::admin::{AccountCmd, AdminArgs, AdminCmd, AppCmd, KeyCmd, RoleCmd, UserCmd};
+
+/// A Mimecast-compatible archive view-log server, client and collector.
+#[derive(Debug, Parser)]
+#[command(name = "viewlog", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the Mimecast-compatible API on a store (SQLite by default).
+    Serve(commands::serve::ServeCmd),
+    /// Serve a throwaway store with 100,000 realistic events and print ready-to-use credentials.
+    Demo(commands::demo::DemoCmd),
+    /// Import view events from an NDJSON or CSV file into an account.
+    Import(commands::import::ImportCmd),
+    /// Manage accounts.
+    Account {
+        #[command(subcommand)]
+        cmd: AccountCmd,
+        #[command(flatten)]
+        args: AdminArgs,
+    },
+    /// Manage roles and their permissions.
+    Role {
+        #[command(subcommand)]
+        cmd: RoleCmd,
+        #[command(flatten)]
+        args: AdminArgs,
+    },
+    /// Manage users.
+    User {
+        #[command(subcommand)]
+        cmd: UserCmd,
+        #[command(flatten)]
+        args: AdminArgs,
+    },
+    /// Manage API applications.
+    App {
+        #[command(subcommand)]
+        cmd: AppCmd,
+        #[command(flatten)]
+        args: AdminArgs,
+    },
+    /// Manage key bindings (access key + secret key).
+    Key {
+        #[command(subcommand)]
+        cmd: KeyCmd,
+        #[command(flatten)]
+        args: AdminArgs,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: starting the runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve(cmd) => commands::serve::run(cmd).await,
+        Command::Demo(cmd) => commands::demo::run(cmd).await,
+        Command::Import(cmd) => commands::import::run(cmd).await,
+        Command::Account { cmd, args } => commands::admin::run(AdminCmd::Account(cmd), args).await,
+        Command::Role { cmd, args } => commands::admin::run(AdminCmd::Role(cmd), args).await,
+        Command::User { cmd, args } => commands::admin::run(AdminCmd::User(cmd), args).await,
+        Command::App { cmd, args } => commands::admin::run(AdminCmd::App(cmd), args).await,
+        Command::Key { cmd, args } => commands::admin::run(AdminCmd::Key(cmd), args).await,
+    }
+}

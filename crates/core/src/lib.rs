@@ -1,1 +1,69 @@
-//! core
+//! viewlog's domain, independent of HTTP.
+//!
+//! [`Service`] is what the HTTP server drives: it authenticates signed requests
+//! ([`auth`]), answers get-view-logs queries with sealed page tokens ([`query`], [`token`]),
+//! records view events ([`ingest`]), all over a [`viewlog_store::Store`]. [`admin::Admin`]
+//! administers the same store from the command line. Secrets at rest are sealed under the
+//! master key ([`vault`]).
+
+#![warn(missing_docs)]
+
+pub mod admin;
+pub mod auth;
+pub mod config;
+pub mod credentials;
+pub mod error;
+pub mod gate;
+pub mod ingest;
+pub mod permissions;
+pub mod query;
+pub mod request;
+pub mod secret;
+pub mod token;
+pub mod vault;
+
+pub use config::CoreConfig;
+pub use error::{AdminError, ApiError};
+pub use secret::Secret;
+
+use gate::QueryGate;
+use std::sync::Arc;
+use vault::Vault;
+use viewlog_store::{Store, UnixTime};
+
+/// The domain service over one store.
+#[derive(Debug)]
+pub struct Service<S> {
+    store: Arc<S>,
+    vault: Vault,
+    config: CoreConfig,
+    gate: QueryGate,
+}
+
+impl<S: Store> Service<S> {
+    /// A service over `store`, opening sealed secrets and tokens with `vault`.
+    pub fn new(store: Arc<S>, vault: Vault, config: CoreConfig) -> Self {
+        let gate = QueryGate::new(config.max_concurrent_queries, config.query_deadline);
+        Service { store, vault, config, gate }
+    }
+
+    /// The settings in force.
+    pub fn config(&self) -> &CoreConfig {
+        &self.config
+    }
+
+    /// Whether the store answers (for health checks).
+    pub async fn healthy(&self) -> bool {
+        self.gate.run(self.store.ping()).await.is_ok()
+    }
+
+    /// Forgets request ids whose replay window has passed; returns how many.
+    pub async fn purge_expired(&self, now: UnixTime) -> Result<u64, ApiError> {
+        Ok(self.store.purge_requests(now).await?)
+    }
+}
+
+/// The current time in Unix seconds.
+pub fn now() -> UnixTime {
+    admin::now()
+}

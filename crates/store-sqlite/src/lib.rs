@@ -1,1 +1,735 @@
-//! viewlog's embedded SQLite store.
+//! viewlog's embedded SQLite store: [`SqliteStore`], an implementation of
+//! [`viewlog_store::Store`] on one SQLite file.
+//!
+//! # Design
+//!
+//! - **Connections.** One writer connection and a small pool of reader connections
+//!   ([`SqliteOptions::readers`]), in WAL mode so readers never wait for the writer. Every
+//!   operation runs on a blocking thread (`tokio::task::spawn_blocking`); the async side only
+//!   waits. The pools also bound how many queries run at once.
+//! - **Cancellation.** Dropping an operation's future (a deadline, a client that went away)
+//!   interrupts its running statement (`sqlite3_interrupt`); the operation ends with
+//!   [`StoreError::Interrupted`] and its transaction is rolled back. The interrupt is disarmed
+//!   before the connection is returned to its pool, so it can never reach a later operation.
+//! - **Durability.** Events and administrative writes commit with `PRAGMA synchronous=FULL`
+//!   (in WAL mode: the log is synced at every commit, so an `Ok` survives a power loss).
+//!   Replay records commit with `synchronous=NORMAL`: losing the last few to a power cut
+//!   only re-opens a replay window of seconds for requests that were already signed and
+//!   accepted, while a sync per API request would cost far more. `synchronous` is a
+//!   per-connection setting, switched on the writer around those transactions.
+//! - **Events** are clustered by account and time (`PRIMARY KEY (account_id, viewed, seq)`,
+//!   `WITHOUT ROWID`), so a page is one contiguous range read; paging is keyset paging with row
+//!   values, never `OFFSET`. `seq` comes from the account's `last_seq`, bumped in the inserting
+//!   transaction (SQLite has one writer, so seqs increase in commit order).
+//! - **Text filter**: see the `text` module; a Rust function doing Unicode case-insensitive
+//!   substring matching over viewer, sender, recipient and subject.
+//! - **Rate limits** live in memory (see [`SqliteStore::take_rate_token`][Store::take_rate_token]):
+//!   one SQLite file is served by one server process.
+//! - **Schema** migrations are versioned in code and tracked by `PRAGMA user_version`; a file
+//!   written by a newer viewlog, or by another program, is refused with
+//!   [`StoreError::Corrupt`].
+
+#![warn(missing_docs)]
+
+mod conn;
+mod error;
+mod events;
+mod rate;
+mod schema;
+mod text;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+use viewlog_store::{
+    Account, AccountId, Application, ApplicationKeyId, Binding, EventFilter, InsertOutcome, NewApplication,
+    NewBinding, NewRole, NewUser, PageRequest, Principal, RateDecision, RateKey, RatePolicy, Role, RoleId, Store,
+    StoreError, StoreResult, StoredEvent, UnixTime, User, UserId, ViewEvent,
+};
+
+use conn::{Conn, ConnConfig, Ctx, Durability, Kind, Pool, Stats};
+use error::{conflict_as, Fail};
+
+/// How a [`SqliteStore`] is opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SqliteOptions {
+    /// How many reader connections to keep, and so how many reads run at once (at least 1).
+    pub readers: usize,
+    /// How long a statement waits for a lock held by another process (the command-line tool
+    /// writing to the same file, say) before failing.
+    pub busy_timeout: Duration,
+    /// How many rate-limit buckets to keep in memory at the most (full ones are evicted first).
+    pub max_rate_buckets: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions { readers: 4, busy_timeout: Duration::from_secs(5), max_rate_buckets: 100_000 }
+    }
+}
+
+/// A [`Store`] on one SQLite file. Cheap to clone: clones share the connections.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Arc<Pool>,
+    readers: Arc<Pool>,
+    rate: rate::RateLimiter,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .field("writer", &self.inner.writer)
+            .field("readers", &self.inner.readers)
+            .field("rate_buckets", &self.inner.rate.len())
+            .field("interrupted", &self.interrupted_operations())
+            .finish()
+    }
+}
+
+impl SqliteStore {
+    /// Opens the database at `path`, creating the file if it is missing and bringing its schema
+    /// up to date. Fails with [`StoreError::Corrupt`] for a file that is not a viewlog database
+    /// or that a newer viewlog wrote.
+    pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<SqliteStore> {
+        let path = path.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, options))
+            .await
+            .map_err(StoreError::backend)?
+    }
+
+    fn open_blocking(path: PathBuf, options: SqliteOptions) -> StoreResult<SqliteStore> {
+        let config = ConnConfig { path: path.clone(), busy_timeout: options.busy_timeout };
+        let open = || -> Result<(Conn, Vec<Conn>), Fail> {
+            let mut writer = Conn::open(&config, Kind::Writer)?;
+            schema::migrate(&mut writer.db)?;
+            let readers =
+                (0..options.readers.max(1)).map(|_| Conn::open(&config, Kind::Reader)).collect::<Result<_, _>>()?;
+            Ok((writer, readers))
+        };
+        let (writer, readers) = open().map_err(Fail::into_store)?;
+        let stats = Arc::new(Stats::default());
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                writer: Pool::new(Kind::Writer, config.clone(), vec![writer], Arc::clone(&stats)),
+                readers: Pool::new(Kind::Reader, config, readers, Arc::clone(&stats)),
+                path,
+                rate: rate::RateLimiter::new(options.max_rate_buckets),
+                stats,
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The number of reader connections.
+    pub fn readers(&self) -> usize {
+        self.inner.readers.size()
+    }
+
+    /// How many operations were stopped while running because their future was dropped.
+    pub fn interrupted_operations(&self) -> u64 {
+        self.inner.stats.interrupted.load(Ordering::Relaxed)
+    }
+
+    /// The schema version this code writes (the file's `PRAGMA user_version` once opened).
+    pub fn schema_version() -> i64 {
+        schema::current_version()
+    }
+
+    /// Runs `f` on a reader connection.
+    async fn read<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
+    {
+        self.inner.readers.run(move |conn, ctx| f(&conn.db, ctx)).await
+    }
+
+    /// Runs `f` in an immediate write transaction on the writer connection, committed with the
+    /// given durability.
+    async fn write<T, F>(&self, durability: Durability, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Transaction<'_>, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
+    {
+        self.inner
+            .writer
+            .run(move |conn, ctx| {
+                conn.set_durability(durability)?;
+                let tx = conn.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let value = f(&tx, ctx)?;
+                tx.commit()?;
+                Ok(value)
+            })
+            .await
+    }
+
+    #[cfg(test)]
+    pub(crate) async fn read_for_test<T, F>(&self, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        self.read(move |db, _| Ok(f(db)?)).await
+    }
+}
+
+// ----- row mapping -----
+
+const ACCOUNT_COLUMNS: &str = "id, name, disabled, created_at";
+const USER_COLUMNS: &str = "id, account_id, email, role_id, password_hash, disabled, created_at";
+const APPLICATION_COLUMNS: &str = "id, account_id, app_id, name, app_key_sealed, disabled, created_at";
+const BINDING_COLUMNS: &str =
+    "access_key, account_id, user_id, application_id, secret_key_sealed, created_at, expires_at, revoked";
+/// A role with its permissions, one row per permission (or one with NULL for none).
+const ROLE_SELECT: &str = "SELECT r.id, r.account_id, r.name, r.builtin, p.permission \
+     FROM roles r LEFT JOIN role_permissions p ON p.role_id = r.id";
+
+fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
+    Ok(Account { id: AccountId(row.get(0)?), name: row.get(1)?, disabled: row.get(2)?, created_at: row.get(3)? })
+}
+
+fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    Ok(User {
+        id: UserId(row.get(0)?),
+        account_id: AccountId(row.get(1)?),
+        email: row.get(2)?,
+        role_id: row.get::<_, Option<i64>>(3)?.map(RoleId),
+        password_hash: row.get(4)?,
+        disabled: row.get(5)?,
+        created_at: row.get(6)?,
+    })
+}
+
+fn application_row(row: &Row<'_>) -> rusqlite::Result<Application> {
+    Ok(Application {
+        id: ApplicationKeyId(row.get(0)?),
+        account_id: AccountId(row.get(1)?),
+        app_id: row.get(2)?,
+        name: row.get(3)?,
+        app_key_sealed: row.get(4)?,
+        disabled: row.get(5)?,
+        created_at: row.get(6)?,
+    })
+}
+
+fn binding_row(row: &Row<'_>) -> rusqlite::Result<Binding> {
+    Ok(Binding {
+        access_key: row.get(0)?,
+        account_id: AccountId(row.get(1)?),
+        user_id: UserId(row.get(2)?),
+        application_id: ApplicationKeyId(row.get(3)?),
+        secret_key_sealed: row.get(4)?,
+        created_at: row.get(5)?,
+        expires_at: row.get(6)?,
+        revoked: row.get(7)?,
+    })
+}
+
+/// Reads [`ROLE_SELECT`] rows into roles, grouping consecutive rows of one role.
+fn collect_roles(rows: rusqlite::Rows<'_>) -> rusqlite::Result<Vec<Role>> {
+    let mut rows = rows;
+    let mut roles: Vec<Role> = Vec::new();
+    while let Some(row) = rows.next()? {
+        let id = RoleId(row.get(0)?);
+        let permission: Option<String> = row.get(4)?;
+        match roles.last_mut() {
+            Some(role) if role.id == id => role.permissions.extend(permission),
+            _ => roles.push(Role {
+                id,
+                account_id: AccountId(row.get(1)?),
+                name: row.get(2)?,
+                builtin: row.get(3)?,
+                permissions: permission.into_iter().collect(),
+            }),
+        }
+    }
+    Ok(roles)
+}
+
+/// `NotFound` unless the account exists.
+fn require_account(db: &rusqlite::Connection, account: AccountId) -> Result<(), Fail> {
+    let found = db
+        .prepare_cached("SELECT 1 FROM accounts WHERE id = ?1")?
+        .query_row([account.0], |_| Ok(()))
+        .optional()?;
+    found.ok_or_else(|| StoreError::NotFound(format!("account {account}")).into())
+}
+
+/// `NotFound` unless the table has a row `id` in the account.
+fn require_in_account(
+    db: &rusqlite::Connection,
+    table: &'static str,
+    what: &str,
+    account: AccountId,
+    id: i64,
+) -> Result<(), Fail> {
+    let found = db
+        .prepare_cached(&format!("SELECT 1 FROM {table} WHERE id = ?1 AND account_id = ?2"))?
+        .query_row([id, account.0], |_| Ok(()))
+        .optional()?;
+    found.ok_or_else(|| StoreError::NotFound(format!("{what} {id} in account {account}")).into())
+}
+
+/// `NotFound(what)` unless the statement changed a row.
+fn changed_one(changed: usize, what: impl FnOnce() -> String) -> Result<(), Fail> {
+    if changed == 0 {
+        Err(StoreError::NotFound(what()).into())
+    } else {
+        Ok(())
+    }
+}
+
+/// The system clock, for judging replay records (the trait gives `remember_request` no `now`).
+fn unix_now() -> UnixTime {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+}
+
+impl Store for SqliteStore {
+    // ----- accounts -----
+
+    async fn create_account(&self, name: &str, now: UnixTime) -> StoreResult<Account> {
+        let name = name.to_owned();
+        self.write(Durability::Full, move |tx, _| {
+            let id: i64 = tx
+                .prepare_cached("INSERT INTO accounts (name, created_at) VALUES (?1, ?2) RETURNING id")?
+                .query_row(params![name, now], |r| r.get(0))
+                .map_err(conflict_as(|| format!("account {name}")))?;
+            Ok(Account { id: AccountId(id), name, disabled: false, created_at: now })
+        })
+        .await
+    }
+
+    async fn account_by_name(&self, name: &str) -> StoreResult<Option<Account>> {
+        let name = name.to_owned();
+        self.read(move |db, _| {
+            Ok(db
+                .prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE name = ?1"))?
+                .query_row([name], account_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn account(&self, id: AccountId) -> StoreResult<Option<Account>> {
+        self.read(move |db, _| {
+            Ok(db
+                .prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE id = ?1"))?
+                .query_row([id.0], account_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_accounts(&self) -> StoreResult<Vec<Account>> {
+        self.read(move |db, _| {
+            let mut stmt = db.prepare_cached(&format!("SELECT {ACCOUNT_COLUMNS} FROM accounts ORDER BY name"))?;
+            let rows = stmt.query_map([], account_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn set_account_disabled(&self, id: AccountId, disabled: bool) -> StoreResult<()> {
+        self.write(Durability::Full, move |tx, _| {
+            let changed = tx
+                .prepare_cached("UPDATE accounts SET disabled = ?2 WHERE id = ?1")?
+                .execute(params![id.0, disabled])?;
+            changed_one(changed, || format!("account {id}"))
+        })
+        .await
+    }
+
+    // ----- roles -----
+
+    async fn create_role(&self, role: NewRole) -> StoreResult<Role> {
+        self.write(Durability::Full, move |tx, _| {
+            require_account(tx, role.account_id)?;
+            let id: i64 = tx
+                .prepare_cached("INSERT INTO roles (account_id, name, builtin) VALUES (?1, ?2, ?3) RETURNING id")?
+                .query_row(params![role.account_id.0, role.name, role.builtin], |r| r.get(0))
+                .map_err(conflict_as(|| format!("role {} in account {}", role.name, role.account_id)))?;
+            let mut insert = tx
+                .prepare_cached("INSERT INTO role_permissions (role_id, position, permission) VALUES (?1, ?2, ?3)")?;
+            for (position, permission) in role.permissions.iter().enumerate() {
+                insert.execute(params![id, position as i64, permission])?;
+            }
+            Ok(Role {
+                id: RoleId(id),
+                account_id: role.account_id,
+                name: role.name,
+                permissions: role.permissions,
+                builtin: role.builtin,
+            })
+        })
+        .await
+    }
+
+    async fn role_by_name(&self, account: AccountId, name: &str) -> StoreResult<Option<Role>> {
+        let name = name.to_owned();
+        self.read(move |db, _| {
+            let mut stmt = db.prepare_cached(&format!(
+                "{ROLE_SELECT} WHERE r.account_id = ?1 AND r.name = ?2 ORDER BY p.position"
+            ))?;
+            let roles = collect_roles(stmt.query(params![account.0, name])?)?;
+            Ok(roles.into_iter().next())
+        })
+        .await
+    }
+
+    async fn list_roles(&self, account: AccountId) -> StoreResult<Vec<Role>> {
+        self.read(move |db, _| {
+            let mut stmt = db.prepare_cached(&format!(
+                "{ROLE_SELECT} WHERE r.account_id = ?1 ORDER BY r.name, r.id, p.position"
+            ))?;
+            let roles = collect_roles(stmt.query([account.0])?)?;
+            Ok(roles)
+        })
+        .await
+    }
+
+    // ----- users -----
+
+    async fn create_user(&self, user: NewUser, now: UnixTime) -> StoreResult<User> {
+        self.write(Durability::Full, move |tx, _| {
+            let email = user.email.to_lowercase();
+            require_account(tx, user.account_id)?;
+            if let Some(role) = user.role_id {
+                require_in_account(tx, "roles", "role", user.account_id, role.0)?;
+            }
+            let id: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO users (account_id, email, role_id, password_hash, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                )?
+                .query_row(
+                    params![user.account_id.0, email, user.role_id.map(|r| r.0), user.password_hash, now],
+                    |r| r.get(0),
+                )
+                .map_err(conflict_as(|| format!("user {email}")))?;
+            Ok(User {
+                id: UserId(id),
+                account_id: user.account_id,
+                email,
+                role_id: user.role_id,
+                password_hash: user.password_hash,
+                disabled: false,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<User>> {
+        let email = email.to_lowercase();
+        self.read(move |db, _| {
+            Ok(db
+                .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE email = ?1"))?
+                .query_row([email], user_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_users(&self, account: AccountId) -> StoreResult<Vec<User>> {
+        self.read(move |db, _| {
+            let mut stmt =
+                db.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE account_id = ?1 ORDER BY email"))?;
+            let rows = stmt.query_map([account.0], user_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn set_user_disabled(&self, id: UserId, disabled: bool) -> StoreResult<()> {
+        self.write(Durability::Full, move |tx, _| {
+            let changed =
+                tx.prepare_cached("UPDATE users SET disabled = ?2 WHERE id = ?1")?.execute(params![id.0, disabled])?;
+            changed_one(changed, || format!("user {id}"))
+        })
+        .await
+    }
+
+    async fn set_user_password(&self, id: UserId, password_hash: Option<String>) -> StoreResult<()> {
+        self.write(Durability::Full, move |tx, _| {
+            let changed = tx
+                .prepare_cached("UPDATE users SET password_hash = ?2 WHERE id = ?1")?
+                .execute(params![id.0, password_hash])?;
+            changed_one(changed, || format!("user {id}"))
+        })
+        .await
+    }
+
+    async fn set_user_role(&self, id: UserId, role: Option<RoleId>) -> StoreResult<()> {
+        self.write(Durability::Full, move |tx, _| {
+            let account: i64 = tx
+                .prepare_cached("SELECT account_id FROM users WHERE id = ?1")?
+                .query_row([id.0], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("user {id}")))?;
+            if let Some(role) = role {
+                require_in_account(tx, "roles", "role", AccountId(account), role.0)?;
+            }
+            tx.prepare_cached("UPDATE users SET role_id = ?2 WHERE id = ?1")?.execute(params![id.0, role.map(|r| r.0)])?;
+            Ok(())
+        })
+        .await
+    }
+
+    // ----- applications -----
+
+    async fn create_application(&self, app: NewApplication, now: UnixTime) -> StoreResult<Application> {
+        self.write(Durability::Full, move |tx, _| {
+            require_account(tx, app.account_id)?;
+            let id: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO applications (account_id, app_id, name, app_key_sealed, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                )?
+                .query_row(params![app.account_id.0, app.app_id, app.name, app.app_key_sealed, now], |r| r.get(0))
+                .map_err(conflict_as(|| format!("application {}", app.app_id)))?;
+            Ok(Application {
+                id: ApplicationKeyId(id),
+                account_id: app.account_id,
+                app_id: app.app_id,
+                name: app.name,
+                app_key_sealed: app.app_key_sealed,
+                disabled: false,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    async fn application_by_app_id(&self, app_id: &str) -> StoreResult<Option<Application>> {
+        let app_id = app_id.to_owned();
+        self.read(move |db, _| {
+            Ok(db
+                .prepare_cached(&format!("SELECT {APPLICATION_COLUMNS} FROM applications WHERE app_id = ?1"))?
+                .query_row([app_id], application_row)
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn list_applications(&self, account: AccountId) -> StoreResult<Vec<Application>> {
+        self.read(move |db, _| {
+            let mut stmt = db.prepare_cached(&format!(
+                "SELECT {APPLICATION_COLUMNS} FROM applications WHERE account_id = ?1 ORDER BY name, id"
+            ))?;
+            let rows = stmt.query_map([account.0], application_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn set_application_disabled(&self, app_id: &str, disabled: bool) -> StoreResult<()> {
+        let app_id = app_id.to_owned();
+        self.write(Durability::Full, move |tx, _| {
+            let changed = tx
+                .prepare_cached("UPDATE applications SET disabled = ?2 WHERE app_id = ?1")?
+                .execute(params![app_id, disabled])?;
+            changed_one(changed, || format!("application {app_id}"))
+        })
+        .await
+    }
+
+    // ----- key bindings -----
+
+    async fn create_binding(&self, binding: NewBinding) -> StoreResult<Binding> {
+        self.write(Durability::Full, move |tx, _| {
+            require_in_account(tx, "users", "user", binding.account_id, binding.user_id.0)?;
+            require_in_account(tx, "applications", "application", binding.account_id, binding.application_id.0)?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO bindings ({BINDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)"
+            ))?
+            .execute(params![
+                binding.access_key,
+                binding.account_id.0,
+                binding.user_id.0,
+                binding.application_id.0,
+                binding.secret_key_sealed,
+                binding.created_at,
+                binding.expires_at,
+            ])
+            // The access key is a credential's public half: not echoed in the error.
+            .map_err(conflict_as(|| "binding with this access key".to_owned()))?;
+            Ok(Binding {
+                access_key: binding.access_key,
+                account_id: binding.account_id,
+                user_id: binding.user_id,
+                application_id: binding.application_id,
+                secret_key_sealed: binding.secret_key_sealed,
+                created_at: binding.created_at,
+                expires_at: binding.expires_at,
+                revoked: false,
+            })
+        })
+        .await
+    }
+
+    async fn principal(&self, access_key: &str) -> StoreResult<Option<Principal>> {
+        let access_key = access_key.to_owned();
+        self.read(move |db, _| {
+            // One statement, so one consistent read: one row per permission of the user's role.
+            let mut stmt = db.prepare_cached(
+                "SELECT b.access_key, b.account_id, b.user_id, b.application_id, b.secret_key_sealed, \
+                        b.created_at, b.expires_at, b.revoked, \
+                        u.id, u.account_id, u.email, u.role_id, u.password_hash, u.disabled, u.created_at, \
+                        a.id, a.name, a.disabled, a.created_at, \
+                        p.id, p.account_id, p.app_id, p.name, p.app_key_sealed, p.disabled, p.created_at, \
+                        rp.permission \
+                 FROM bindings b \
+                 JOIN users u ON u.id = b.user_id \
+                 JOIN accounts a ON a.id = b.account_id \
+                 JOIN applications p ON p.id = b.application_id \
+                 LEFT JOIN role_permissions rp ON rp.role_id = u.role_id \
+                 WHERE b.access_key = ?1 \
+                 ORDER BY rp.position",
+            )?;
+            let mut rows = stmt.query([access_key])?;
+            let mut principal: Option<Principal> = None;
+            while let Some(row) = rows.next()? {
+                let permission: Option<String> = row.get(26)?;
+                match principal.as_mut() {
+                    Some(p) => p.permissions.extend(permission),
+                    None => {
+                        principal = Some(Principal {
+                            binding: binding_row(row)?,
+                            user: User {
+                                id: UserId(row.get(8)?),
+                                account_id: AccountId(row.get(9)?),
+                                email: row.get(10)?,
+                                role_id: row.get::<_, Option<i64>>(11)?.map(RoleId),
+                                password_hash: row.get(12)?,
+                                disabled: row.get(13)?,
+                                created_at: row.get(14)?,
+                            },
+                            account: Account {
+                                id: AccountId(row.get(15)?),
+                                name: row.get(16)?,
+                                disabled: row.get(17)?,
+                                created_at: row.get(18)?,
+                            },
+                            application: Application {
+                                id: ApplicationKeyId(row.get(19)?),
+                                account_id: AccountId(row.get(20)?),
+                                app_id: row.get(21)?,
+                                name: row.get(22)?,
+                                app_key_sealed: row.get(23)?,
+                                disabled: row.get(24)?,
+                                created_at: row.get(25)?,
+                            },
+                            permissions: permission.into_iter().collect(),
+                        })
+                    }
+                }
+            }
+            Ok(principal)
+        })
+        .await
+    }
+
+    async fn list_bindings(&self, account: AccountId) -> StoreResult<Vec<Binding>> {
+        self.read(move |db, _| {
+            let mut stmt = db.prepare_cached(&format!(
+                "SELECT {BINDING_COLUMNS} FROM bindings WHERE account_id = ?1 \
+                 ORDER BY created_at DESC, access_key DESC"
+            ))?;
+            let rows = stmt.query_map([account.0], binding_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_binding(&self, access_key: &str) -> StoreResult<()> {
+        let access_key = access_key.to_owned();
+        self.write(Durability::Full, move |tx, _| {
+            let changed =
+                tx.prepare_cached("UPDATE bindings SET revoked = 1 WHERE access_key = ?1")?.execute([access_key])?;
+            changed_one(changed, || "binding with this access key".to_owned())
+        })
+        .await
+    }
+
+    // ----- view events -----
+
+    async fn insert_events(&self, account: AccountId, events: &[ViewEvent]) -> StoreResult<InsertOutcome> {
+        let events = events.to_vec();
+        self.write(Durability::Full, move |tx, ctx| events::insert(tx, ctx, account.0, &events)).await
+    }
+
+    async fn snapshot(&self, account: AccountId) -> StoreResult<i64> {
+        self.read(move |db, _| events::snapshot(db, account.0)).await
+    }
+
+    async fn page(&self, account: AccountId, request: &PageRequest) -> StoreResult<Vec<StoredEvent>> {
+        let request = request.clone();
+        self.read(move |db, _| events::page(db, account.0, &request)).await
+    }
+
+    async fn count(&self, account: AccountId, filter: &EventFilter) -> StoreResult<u64> {
+        let filter = filter.clone();
+        self.read(move |db, _| events::count(db, account.0, &filter)).await
+    }
+
+    // ----- state shared by server instances -----
+
+    async fn remember_request(&self, access_key: &str, request_id: &str, expires_at: UnixTime) -> StoreResult<bool> {
+        let (access_key, request_id) = (access_key.to_owned(), request_id.to_owned());
+        let now = unix_now();
+        self.write(Durability::Normal, move |tx, _| {
+            // A record that expired before now counts as absent: it is overwritten.
+            let changed = tx
+                .prepare_cached(
+                    "INSERT INTO seen_requests (access_key, request_id, expires_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (access_key, request_id) DO UPDATE SET expires_at = excluded.expires_at \
+                     WHERE seen_requests.expires_at < ?4",
+                )?
+                .execute(params![access_key, request_id, expires_at, now])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn purge_requests(&self, now: UnixTime) -> StoreResult<u64> {
+        self.write(Durability::Normal, move |tx, _| {
+            let deleted =
+                tx.prepare_cached("DELETE FROM seen_requests WHERE expires_at < ?1")?.execute([now])?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
+    /// Takes a token from an in-memory bucket. One SQLite file is served by one server process,
+    /// so the buckets of this process are all the buckets there are; they are not persisted (a
+    /// restart refills them) and their number is bounded by [`SqliteOptions::max_rate_buckets`].
+    async fn take_rate_token(&self, key: &RateKey, policy: RatePolicy, now_ms: i64) -> StoreResult<RateDecision> {
+        Ok(self.inner.rate.take(key, policy, now_ms))
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|db, _| {
+            let _: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests;

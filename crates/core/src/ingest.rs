@@ -1,0 +1,276 @@
+//! Recording view events (PROTOCOL §7): reading events, deriving ids, and storing batches
+//! all-or-nothing.
+
+use crate::auth::EditGrant;
+use crate::error::ApiError;
+use crate::Service;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use viewlog_protocol::codes::ErrorCode;
+use viewlog_protocol::dates::{self, Bound};
+use viewlog_protocol::envelope::{ErrorDetail, Fail};
+use viewlog_protocol::MAX_INGEST_BATCH;
+use viewlog_store::{InsertOutcome, Store, ViewEvent};
+
+/// The longest a text field may be, in bytes.
+pub const MAX_FIELD_LEN: usize = 4096;
+/// The longest an event id may be, in bytes.
+pub const MAX_ID_LEN: usize = 256;
+/// The `source` of an event that names none.
+pub const DEFAULT_SOURCE: &str = "Message Tracking";
+/// The actions an event may name.
+pub const ACTIONS: [&str; 4] = ["view", "download", "export", "print"];
+/// At most this many failing items are listed in one answer.
+const MAX_LISTED_FAILS: usize = 100;
+
+fn invalid(code: ErrorCode, field: &str, message: impl Into<String>) -> ErrorDetail {
+    ErrorDetail::with_message(code, message).field(field)
+}
+
+fn text(obj: &Map<String, Value>, name: &str, required: bool, errors: &mut Vec<ErrorDetail>) -> Option<String> {
+    match obj.get(name) {
+        None | Some(Value::Null) if required => {
+            errors.push(invalid(ErrorCode::ErrValidationNull, name, format!("{name} is required")));
+            None
+        }
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() > MAX_FIELD_LEN => {
+            errors.push(invalid(
+                ErrorCode::ErrValidationInvalidValue,
+                name,
+                format!("{name} is longer than {MAX_FIELD_LEN} bytes"),
+            ));
+            None
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(_) => {
+            errors.push(invalid(ErrorCode::ErrValidationInvalidValue, name, format!("{name} must be a string")));
+            None
+        }
+    }
+}
+
+fn boolean(obj: &Map<String, Value>, name: &str, errors: &mut Vec<ErrorDetail>) -> bool {
+    match obj.get(name) {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" | "" => false,
+            _ => {
+                errors.push(invalid(ErrorCode::ErrValidationInvalidValue, name, format!("{name} must be true or false")));
+                false
+            }
+        },
+        Some(Value::Number(n)) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => n.as_u64() == Some(1),
+        Some(_) => {
+            errors.push(invalid(ErrorCode::ErrValidationInvalidValue, name, format!("{name} must be true or false")));
+            false
+        }
+    }
+}
+
+fn date(obj: &Map<String, Value>, name: &str, errors: &mut Vec<ErrorDetail>) -> i64 {
+    match text(obj, name, true, errors) {
+        Some(s) => dates::parse_body_date(s.trim(), Bound::Start).unwrap_or_else(|_| {
+            errors.push(invalid(
+                ErrorCode::ErrValidationInvalidDate,
+                name,
+                format!("{name} {s:?} is not a date such as 2016-12-01T00:00:00+0000"),
+            ));
+            0
+        }),
+        None => 0,
+    }
+}
+
+/// Reads one event (a record-views `data` item, an NDJSON line, or a CSV row turned into an
+/// object with the same field names). Without an `id`, the event's id is derived from its content.
+pub fn read_event(item: &Value) -> Result<ViewEvent, Vec<ErrorDetail>> {
+    let Value::Object(obj) = item else {
+        return Err(vec![ErrorDetail::with_message(ErrorCode::ErrValidationInvalidValue, "an event must be an object")]);
+    };
+    let mut errors = Vec::new();
+    let id = match obj.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.trim().is_empty() => {
+            errors.push(invalid(ErrorCode::ErrValidationBlank, "id", "id is blank"));
+            None
+        }
+        Some(Value::String(s)) if s.len() > MAX_ID_LEN => {
+            errors.push(invalid(ErrorCode::ErrValidationInvalidValue, "id", format!("id is longer than {MAX_ID_LEN} bytes")));
+            None
+        }
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Number(n)) => Some(n.to_string()),
+        Some(_) => {
+            errors.push(invalid(ErrorCode::ErrValidationInvalidValue, "id", "id must be a string"));
+            None
+        }
+    };
+    let from = text(obj, "from", true, &mut errors).unwrap_or_default();
+    let to = text(obj, "to", true, &mut errors).unwrap_or_default();
+    let viewer = text(obj, "viewer", true, &mut errors).unwrap_or_default();
+    if viewer.trim().is_empty() && !errors.iter().any(|e| e.field.as_deref() == Some("viewer")) {
+        errors.push(invalid(ErrorCode::ErrValidationBlank, "viewer", "viewer is blank"));
+    }
+    let source = text(obj, "source", false, &mut errors)
+        .filter(|s| !s.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_SOURCE.to_owned());
+    let content_viewed = boolean(obj, "contentViewed", &mut errors);
+    let discovery_case = boolean(obj, "discoveryCase", &mut errors);
+    let message_date = date(obj, "messageDate", &mut errors);
+    let viewed = date(obj, "viewed", &mut errors);
+    let subject = text(obj, "subject", false, &mut errors).unwrap_or_default();
+    let viewer_ip = text(obj, "viewerIp", false, &mut errors).filter(|s| !s.is_empty());
+    let message_id = text(obj, "messageId", false, &mut errors).filter(|s| !s.is_empty());
+    let action = text(obj, "action", false, &mut errors).filter(|s| !s.is_empty());
+    if let Some(a) = &action {
+        if !ACTIONS.contains(&a.as_str()) {
+            errors.push(invalid(
+                ErrorCode::ErrValidationInvalidValue,
+                "action",
+                format!("action must be one of {}", ACTIONS.join(", ")),
+            ));
+        }
+    }
+    let case_id = text(obj, "caseId", false, &mut errors).filter(|s| !s.is_empty());
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mut event = ViewEvent {
+        event_id: String::new(),
+        from,
+        to,
+        viewer,
+        source,
+        content_viewed,
+        discovery_case,
+        message_date,
+        viewed,
+        subject,
+        viewer_ip,
+        message_id,
+        action,
+        case_id,
+    };
+    event.event_id = id.unwrap_or_else(|| derived_id(&event));
+    Ok(event)
+}
+
+/// The id of an event sent without one: a hash of its content, so that sending the same event
+/// again stores it once. (Two truly identical views in the same second are one event then;
+/// archives that can tell them apart send ids.)
+pub fn derived_id(e: &ViewEvent) -> String {
+    let mut h = Sha256::new();
+    let opt = |o: &Option<String>| o.clone().unwrap_or_default();
+    for part in [
+        e.from.clone(),
+        e.to.clone(),
+        e.viewer.clone(),
+        e.source.clone(),
+        e.content_viewed.to_string(),
+        e.discovery_case.to_string(),
+        e.message_date.to_string(),
+        e.viewed.to_string(),
+        e.subject.clone(),
+        opt(&e.viewer_ip),
+        opt(&e.message_id),
+        opt(&e.action),
+        opt(&e.case_id),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0x1f]);
+    }
+    let digest = h.finalize();
+    format!("sha256:{}", hex_lower(&digest[..16]))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Reads a whole batch; on any bad item, every bad item's errors (up to a bound).
+pub fn read_batch(items: &[Value]) -> Result<Vec<ViewEvent>, Vec<Fail>> {
+    let mut events = Vec::with_capacity(items.len());
+    let mut fails = Vec::new();
+    for item in items {
+        match read_event(item) {
+            Ok(e) => events.push(e),
+            Err(errors) if fails.len() < MAX_LISTED_FAILS => fails.push(Fail { key: Some(item.clone()), errors }),
+            Err(_) => {}
+        }
+    }
+    if fails.is_empty() {
+        Ok(events)
+    } else {
+        Err(fails)
+    }
+}
+
+impl<S: Store> Service<S> {
+    /// Stores a record-views body: all its events or, if any is invalid, none.
+    pub async fn record_views(&self, grant: &EditGrant, body: &Value) -> Result<InsertOutcome, ApiError> {
+        let items: &[Value] = match body {
+            Value::Object(obj) => match obj.get("data") {
+                Some(Value::Array(items)) => items,
+                None | Some(Value::Null) => &[],
+                Some(_) => {
+                    return Err(ApiError::invalid(
+                        None,
+                        vec![invalid(ErrorCode::ErrValidationInvalidValue, "data", "data must be a list of events")],
+                    ))
+                }
+            },
+            Value::Null => &[],
+            _ => return Err(ApiError::MalformedBody("the body must be an object".into())),
+        };
+        if items.len() > MAX_INGEST_BATCH {
+            return Err(ApiError::invalid(
+                None,
+                vec![invalid(
+                    ErrorCode::ErrValidationInvalidValue,
+                    "data",
+                    format!("a batch holds at most {MAX_INGEST_BATCH} events; this one has {}", items.len()),
+                )],
+            ));
+        }
+        let events = read_batch(items).map_err(ApiError::Invalid)?;
+        if events.is_empty() {
+            return Ok(InsertOutcome::default());
+        }
+        // Not under the query deadline: once started, a write runs to its commit.
+        Ok(self.store.insert_events(grant.account(), &events).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn event() -> Value {
+        json!({"from": "a@x.com", "to": "b@y.com", "viewer": "admin@x.com", "contentViewed": true,
+               "messageDate": "2022-07-18T13:25:21+0000", "viewed": "2022-09-01T08:13:39Z", "subject": "Hi"})
+    }
+
+    #[test]
+    fn an_event_reads_with_defaults_and_a_derived_id() {
+        let e = read_event(&event()).unwrap();
+        assert_eq!(e.source, DEFAULT_SOURCE);
+        assert!(e.content_viewed && !e.discovery_case);
+        assert!(e.event_id.starts_with("sha256:"));
+        assert_eq!(e.event_id, read_event(&event()).unwrap().event_id);
+        let mut other = event();
+        other["subject"] = json!("Other");
+        assert_ne!(e.event_id, read_event(&other).unwrap().event_id);
+    }
+
+    #[test]
+    fn bad_fields_are_each_named() {
+        let bad = json!({"from": "a", "to": 3, "viewer": "", "messageDate": "x", "viewed": null, "action": "peek"});
+        let errors = read_event(&bad).unwrap_err();
+        let fields: Vec<_> = errors.iter().filter_map(|e| e.field.as_deref()).collect();
+        assert_eq!(fields, vec!["to", "viewer", "messageDate", "viewed", "action"]);
+    }
+}

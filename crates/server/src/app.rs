@@ -1,0 +1,130 @@
+//! The request pipeline: route, authenticate, read the body, run the operation, answer.
+
+use crate::config::ServerConfig;
+use crate::endpoint::Endpoint;
+use crate::error::HttpError;
+use crate::respond;
+use crate::signed;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, State};
+use axum::http::Request;
+use axum::response::Response;
+use axum::Router;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use viewlog_core::auth::Verified;
+use viewlog_core::Service;
+use viewlog_protocol::lenient;
+use viewlog_protocol::records::RecordViewsResult;
+use viewlog_store::{RateDecision, Store};
+
+/// What every request handler shares.
+#[derive(Debug)]
+pub struct AppState<S> {
+    /// The domain service.
+    pub service: Service<S>,
+    /// The server's settings.
+    pub config: ServerConfig,
+}
+
+/// The whole HTTP application over a store.
+pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
+    Router::new()
+        .fallback(dispatch::<S>)
+        .with_state(state)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+async fn dispatch<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request<Body>,
+) -> Response {
+    let client = signed::client_address(&request, peer, state.config.trust_forwarded);
+    let (rate, result) = match Endpoint::parse(request.method(), request.uri().path()) {
+        Ok(Endpoint::Health) => return health(&state).await,
+        Ok(endpoint) => handle(&state, endpoint, request, &client).await,
+        Err(no_route) => (state.service.charge_address(&client).await.ok(), Err(HttpError::from(no_route))),
+    };
+    let mut response = match result {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    if let Some(rate) = rate {
+        respond::rate_headers(response.headers_mut(), &rate);
+    }
+    response
+}
+
+async fn health<S: Store>(state: &AppState<S>) -> Response {
+    if state.service.healthy().await {
+        respond::json_ok(br#"{"status":"ok"}"#.to_vec())
+    } else {
+        HttpError::Api(viewlog_core::ApiError::Unavailable("the database does not answer")).into_response()
+    }
+}
+
+async fn handle<S: Store>(
+    state: &AppState<S>,
+    endpoint: Endpoint,
+    request: Request<Body>,
+    client: &str,
+) -> (Option<RateDecision>, Result<Response, HttpError>) {
+    let (parts, body) = request.into_parts();
+    let now = viewlog_core::now();
+    let uris = signed::candidate_uris(&parts, &state.config);
+    let signed = signed::signed_request(&parts.headers, &uris, client);
+    let outcome = state.service.authenticate(&signed, now).await;
+    let verified = match outcome.result {
+        Ok(v) => v,
+        Err(e) => return (outcome.rate, Err(e.into())),
+    };
+    let limit = match endpoint {
+        Endpoint::RecordViews => state.config.ingest_body_limit,
+        _ => state.config.query_body_limit,
+    };
+    let result = run(state, endpoint, &verified, body, limit, now).await;
+    (outcome.rate, result)
+}
+
+async fn run<S: Store>(
+    state: &AppState<S>,
+    endpoint: Endpoint,
+    verified: &Verified,
+    body: Body,
+    limit: usize,
+    now: viewlog_store::UnixTime,
+) -> Result<Response, HttpError> {
+    match endpoint {
+        Endpoint::GetViewLogs => {
+            let grant = verified.grant_read()?;
+            let body = read_body(body, limit).await?;
+            let page = state.service.get_view_logs(&grant, &body, now).await?;
+            Ok(respond::view_logs(&page))
+        }
+        Endpoint::RecordViews => {
+            let grant = verified.grant_edit()?;
+            let body = read_body(body, limit).await?;
+            let outcome = state.service.record_views(&grant, &body).await?;
+            Ok(respond::envelope(vec![RecordViewsResult { inserted: outcome.inserted, duplicates: outcome.duplicates }]))
+        }
+        Endpoint::Health => Ok(health(state).await),
+    }
+}
+
+/// Reads the body within `limit` and parses it tolerantly.
+async fn read_body(body: Body, limit: usize) -> Result<serde_json::Value, HttpError> {
+    let bytes = match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => bytes,
+        Err(e) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
+            return Err(if too_large {
+                HttpError::TooLarge(limit)
+            } else {
+                HttpError::Api(viewlog_core::ApiError::MalformedBody(format!("the body could not be read: {e}")))
+            });
+        }
+    };
+    lenient::parse_body(&bytes).map_err(|e| HttpError::Api(viewlog_core::ApiError::MalformedBody(e.to_string())))
+}

@@ -1,0 +1,271 @@
+//! Connections, the pools that hand them out, and cancellation.
+//!
+//! Every operation takes a connection from a [`Pool`] (the writer pool holds one, the reader pool
+//! a few), moves it into `tokio::task::spawn_blocking`, and runs there; the async side only
+//! waits. If the waiting future is dropped (a deadline passed, the client went away), a drop
+//! guard interrupts the running statement through the connection's [`InterruptHandle`]; the
+//! interrupted statement fails with `SQLITE_INTERRUPT`, which becomes
+//! [`StoreError::Interrupted`].
+//!
+//! An interrupt must never reach a *later* statement run for another operation on the same
+//! connection. The guard and the blocking side share a [`Cancel`] whose interrupt handle is set
+//! ("armed") before the work starts and taken away ("disarmed"), under the same lock the guard
+//! interrupts under, before the connection goes back to the pool. So an interrupt can only be
+//! issued while this operation still owns the connection. (SQLite also forgets an interrupt
+//! that arrives when no statement is running, once the next statement starts.)
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, InterruptHandle, OpenFlags};
+use tokio::sync::Semaphore;
+use viewlog_store::{StoreError, StoreResult};
+
+use crate::error::Fail;
+use crate::text;
+
+/// How much a commit on a connection must survive (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Durability {
+    /// `synchronous=FULL`: in WAL mode every commit syncs the log, so it survives a power loss.
+    Full,
+    /// `synchronous=NORMAL`: a commit survives a crash of the process but the last few may be
+    /// lost on a power loss. Only for cheap, short-lived state (replay records).
+    Normal,
+}
+
+/// What a connection is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// The one connection that writes; it also creates the file.
+    Writer,
+    /// A connection that only reads (`PRAGMA query_only`).
+    Reader,
+}
+
+/// How to open connections.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnConfig {
+    /// The database file.
+    pub(crate) path: PathBuf,
+    /// How long a statement waits for another process's lock before failing.
+    pub(crate) busy_timeout: Duration,
+}
+
+/// A connection with what the pool knows about it.
+pub(crate) struct Conn {
+    /// The SQLite connection.
+    pub(crate) db: Connection,
+    durability: Durability,
+}
+
+impl Conn {
+    /// Opens and configures a connection.
+    pub(crate) fn open(config: &ConnConfig, kind: Kind) -> Result<Conn, Fail> {
+        let flags = match kind {
+            Kind::Writer => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            Kind::Reader => OpenFlags::SQLITE_OPEN_READ_WRITE,
+        } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let db = Connection::open_with_flags(&config.path, flags)?;
+        db.busy_timeout(config.busy_timeout)?;
+        db.pragma_update(None, "foreign_keys", "ON")?;
+        db.set_prepared_statement_cache_capacity(64);
+        text::register(&db)?;
+        match kind {
+            Kind::Writer => {
+                let mode: String = db.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+                if !mode.eq_ignore_ascii_case("wal") {
+                    return Err(StoreError::Backend(format!("could not switch to WAL mode (journal_mode={mode})").into()).into());
+                }
+                db.pragma_update(None, "synchronous", "FULL")?;
+            }
+            Kind::Reader => db.pragma_update(None, "query_only", "ON")?,
+        }
+        Ok(Conn { db, durability: Durability::Full })
+    }
+
+    /// Sets `PRAGMA synchronous` for the next transactions, if it is not set so already.
+    /// Must be called outside a transaction.
+    pub(crate) fn set_durability(&mut self, durability: Durability) -> Result<(), Fail> {
+        if self.durability != durability {
+            let value = match durability {
+                Durability::Full => "FULL",
+                Durability::Normal => "NORMAL",
+            };
+            self.db.pragma_update(None, "synchronous", value)?;
+            self.durability = durability;
+        }
+        Ok(())
+    }
+}
+
+/// Counters kept for operators and tests.
+#[derive(Debug, Default)]
+pub(crate) struct Stats {
+    /// Operations stopped while running (interrupted statement or cancel check).
+    pub(crate) interrupted: AtomicU64,
+}
+
+/// The cancellation state one operation shares between its future and its blocking half.
+#[derive(Default)]
+struct Cancel {
+    cancelled: AtomicBool,
+    /// Set while the blocking half runs statements on the connection.
+    handle: Mutex<Option<InterruptHandle>>,
+}
+
+impl Cancel {
+    fn lock(&self) -> MutexGuard<'_, Option<InterruptHandle>> {
+        self.handle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Arms the interrupt; `false` if the operation was cancelled already (do not start).
+    fn arm(&self, handle: InterruptHandle) -> bool {
+        let mut slot = self.lock();
+        if self.cancelled.load(Ordering::SeqCst) {
+            return false;
+        }
+        *slot = Some(handle);
+        true
+    }
+
+    /// Disarms the interrupt: after this, cancelling touches the connection no more.
+    fn disarm(&self) {
+        self.lock().take();
+    }
+
+    /// Cancels the operation, interrupting its statement if one may be running.
+    fn cancel(&self) {
+        let slot = self.lock();
+        self.cancelled.store(true, Ordering::SeqCst);
+        if let Some(handle) = slot.as_ref() {
+            handle.interrupt();
+        }
+    }
+}
+
+/// Cancels its operation when dropped; once the operation has finished that is a no-op.
+struct CancelOnDrop(Arc<Cancel>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// What the blocking half of an operation can ask about its cancellation.
+pub(crate) struct Ctx<'a> {
+    cancel: &'a Cancel,
+}
+
+impl Ctx<'_> {
+    /// `Interrupted` if the operation's future has been dropped. Long multi-statement operations
+    /// call it between statements, where SQLite's interrupt cannot reach.
+    pub(crate) fn check(&self) -> Result<(), Fail> {
+        if self.cancel.cancelled.load(Ordering::Relaxed) {
+            Err(StoreError::Interrupted.into())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A fixed number of connections of one kind, handed out one operation at a time.
+pub(crate) struct Pool {
+    kind: Kind,
+    config: ConnConfig,
+    size: usize,
+    idle: Mutex<Vec<Conn>>,
+    permits: Arc<Semaphore>,
+    stats: Arc<Stats>,
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("kind", &self.kind)
+            .field("size", &self.size)
+            .field("available", &self.permits.available_permits())
+            .finish()
+    }
+}
+
+impl Pool {
+    /// A pool of the given connections (opened already, so that opening errors show at start).
+    pub(crate) fn new(kind: Kind, config: ConnConfig, conns: Vec<Conn>, stats: Arc<Stats>) -> Arc<Pool> {
+        let size = conns.len().max(1);
+        Arc::new(Pool { kind, config, size, idle: Mutex::new(conns), permits: Arc::new(Semaphore::new(size)), stats })
+    }
+
+    /// How many connections the pool holds.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<Conn>> {
+        self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` on one of the pool's connections on a blocking thread; waits for a free
+    /// connection first. Dropping the returned future interrupts `f`'s running statement.
+    pub(crate) async fn run<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Backend("the connection pool is closed".into()))?;
+        let cancel = Arc::new(Cancel::default());
+        let _guard = CancelOnDrop(Arc::clone(&cancel));
+        let pool = Arc::clone(self);
+        let task = tokio::task::spawn_blocking(move || {
+            let result = pool.run_blocking(&cancel, f);
+            drop(permit);
+            result
+        });
+        match task.await {
+            Ok(result) => result,
+            Err(join) => Err(StoreError::backend(join)),
+        }
+    }
+
+    fn run_blocking<T>(
+        &self,
+        cancel: &Cancel,
+        f: impl FnOnce(&mut Conn, &Ctx<'_>) -> Result<T, Fail>,
+    ) -> StoreResult<T> {
+        let taken = self.idle().pop();
+        let mut conn = match taken {
+            Some(conn) => conn,
+            // Only after a panic lost a connection: replace it.
+            None => Conn::open(&self.config, self.kind).map_err(Fail::into_store)?,
+        };
+        let ran = cancel.arm(conn.db.get_interrupt_handle());
+        let result = if ran {
+            f(&mut conn, &Ctx { cancel })
+        } else {
+            // Cancelled before it started: do nothing at all.
+            Err(StoreError::Interrupted.into())
+        };
+        // Disarm before the connection can serve anyone else.
+        cancel.disarm();
+        if let Err(fail) = &result {
+            if ran && fail.is_interrupt() {
+                self.stats.interrupted.fetch_add(1, Ordering::Relaxed);
+                tracing::debug!(kind = ?self.kind, "SQLite operation interrupted");
+            }
+        }
+        if conn.db.is_autocommit() {
+            self.idle().push(conn);
+        } else {
+            // A transaction left open would poison the next operation; a fresh connection
+            // replaces this one when needed.
+            tracing::warn!(kind = ?self.kind, "dropping a SQLite connection left inside a transaction");
+        }
+        result.map_err(Fail::into_store)
+    }
+}

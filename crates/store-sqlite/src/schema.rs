@@ -1,0 +1,170 @@
+//! The schema and its migrations.
+//!
+//! [`MIGRATIONS`] is the whole history of the schema: entry `i` takes a database from version
+//! `i` to `i + 1`. The version lives in `PRAGMA user_version`; each migration runs in its own
+//! `BEGIN IMMEDIATE` transaction together with the version bump, so a crash leaves the database
+//! at one version or the next, never between. Migrations are append-only: never edit one that
+//! has shipped, add another.
+
+use rusqlite::{Connection, TransactionBehavior};
+use viewlog_store::StoreError;
+
+use crate::error::Fail;
+
+/// `PRAGMA application_id` of a viewlog database ("vwlg"), set by the first migration. A file
+/// with another application id belongs to some other program and is refused.
+pub(crate) const APPLICATION_ID: i32 = 0x7677_6c67;
+
+/// The migrations, oldest first. The schema version of a database is the number applied.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the initial schema.
+    r#"
+CREATE TABLE accounts (
+    id          INTEGER PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,
+    disabled    INTEGER NOT NULL DEFAULT 0,
+    created_at  INTEGER NOT NULL,
+    -- The highest seq any of the account's events holds: the snapshot bound. Bumped in the
+    -- transaction that inserts the events, so it also serialises the account's ingest.
+    last_seq    INTEGER NOT NULL DEFAULT 0
+) STRICT;
+
+CREATE TABLE roles (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL REFERENCES accounts (id),
+    name        TEXT    NOT NULL,
+    builtin     INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (account_id, name),
+    UNIQUE (account_id, id)
+) STRICT;
+
+-- A role's permissions, in the order they were given.
+CREATE TABLE role_permissions (
+    role_id     INTEGER NOT NULL REFERENCES roles (id),
+    position    INTEGER NOT NULL,
+    permission  TEXT    NOT NULL,
+    PRIMARY KEY (role_id, position)
+) STRICT, WITHOUT ROWID;
+
+CREATE TABLE users (
+    id            INTEGER PRIMARY KEY,
+    account_id    INTEGER NOT NULL REFERENCES accounts (id),
+    -- Lower-cased by the store; unique across all accounts.
+    email         TEXT    NOT NULL UNIQUE,
+    role_id       INTEGER,
+    password_hash TEXT,
+    disabled      INTEGER NOT NULL DEFAULT 0,
+    created_at    INTEGER NOT NULL,
+    UNIQUE (account_id, id),
+    -- A user's role belongs to the user's account.
+    FOREIGN KEY (account_id, role_id) REFERENCES roles (account_id, id)
+) STRICT;
+CREATE INDEX users_by_account ON users (account_id, email);
+
+CREATE TABLE applications (
+    id             INTEGER PRIMARY KEY,
+    account_id     INTEGER NOT NULL REFERENCES accounts (id),
+    -- The public application id (x-mc-app-id); unique across all accounts.
+    app_id         TEXT    NOT NULL UNIQUE,
+    name           TEXT    NOT NULL,
+    app_key_sealed BLOB    NOT NULL,
+    disabled       INTEGER NOT NULL DEFAULT 0,
+    created_at     INTEGER NOT NULL,
+    UNIQUE (account_id, id)
+) STRICT;
+CREATE INDEX applications_by_account ON applications (account_id, name);
+
+CREATE TABLE bindings (
+    access_key        TEXT    NOT NULL PRIMARY KEY,
+    account_id        INTEGER NOT NULL,
+    user_id           INTEGER NOT NULL,
+    application_id    INTEGER NOT NULL,
+    secret_key_sealed BLOB    NOT NULL,
+    created_at        INTEGER NOT NULL,
+    expires_at        INTEGER,
+    revoked           INTEGER NOT NULL DEFAULT 0,
+    -- The user and the application belong to the binding's account.
+    FOREIGN KEY (account_id, user_id) REFERENCES users (account_id, id),
+    FOREIGN KEY (account_id, application_id) REFERENCES applications (account_id, id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX bindings_by_account ON bindings (account_id, created_at);
+CREATE INDEX bindings_by_user ON bindings (account_id, user_id);
+CREATE INDEX bindings_by_application ON bindings (account_id, application_id);
+
+-- View events, clustered by account and time: a page is one contiguous range of this b-tree.
+-- seq is assigned at insert from accounts.last_seq: unique within the account, increasing in
+-- commit order, the tie-breaker of the newest-first order and the paging snapshot bound.
+CREATE TABLE view_events (
+    account_id     INTEGER NOT NULL REFERENCES accounts (id),
+    viewed         INTEGER NOT NULL,
+    seq            INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL,
+    sender         TEXT    NOT NULL,
+    recipient      TEXT    NOT NULL,
+    viewer         TEXT    NOT NULL,
+    source         TEXT    NOT NULL,
+    subject        TEXT    NOT NULL,
+    content_viewed INTEGER NOT NULL,
+    discovery_case INTEGER NOT NULL,
+    message_date   INTEGER NOT NULL,
+    viewer_ip      TEXT,
+    message_id     TEXT,
+    action         TEXT,
+    case_id        TEXT,
+    PRIMARY KEY (account_id, viewed, seq)
+) STRICT, WITHOUT ROWID;
+-- Idempotency: an event id is stored once per account.
+CREATE UNIQUE INDEX view_events_by_event_id ON view_events (account_id, event_id);
+
+-- Request ids seen per access key (replay protection), kept until expires_at.
+CREATE TABLE seen_requests (
+    access_key  TEXT    NOT NULL,
+    request_id  TEXT    NOT NULL,
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (access_key, request_id)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX seen_requests_by_expiry ON seen_requests (expires_at);
+"#,
+];
+
+/// The schema version this code writes and understands.
+pub(crate) fn current_version() -> i64 {
+    MIGRATIONS.len() as i64
+}
+
+/// Brings the database up to [`current_version`], refusing files that are not viewlog's or that
+/// a newer viewlog wrote.
+pub(crate) fn migrate(db: &mut Connection) -> Result<(), Fail> {
+    loop {
+        let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let app_id: i32 = tx.pragma_query_value(None, "application_id", |r| r.get(0))?;
+        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if app_id != 0 && app_id != APPLICATION_ID {
+            return Err(StoreError::Corrupt(format!("not a viewlog database (application_id {app_id:#x})")).into());
+        }
+        if version > current_version() {
+            return Err(StoreError::Corrupt(format!(
+                "the schema is at version {version}, newer than this viewlog knows ({}); upgrade viewlog",
+                current_version()
+            ))
+            .into());
+        }
+        if version == 0 {
+            let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+            if tables != 0 {
+                return Err(StoreError::Corrupt("not a viewlog database (it has tables of its own)".into()).into());
+            }
+        }
+        if version == current_version() {
+            tx.commit()?;
+            return Ok(());
+        }
+        let index = usize::try_from(version)
+            .map_err(|_| StoreError::Corrupt(format!("negative schema version {version}")))?;
+        tx.execute_batch(MIGRATIONS[index])?;
+        tx.pragma_update(None, "user_version", version + 1)?;
+        tx.pragma_update(None, "application_id", APPLICATION_ID)?;
+        tx.commit()?;
+        tracing::info!(version = version + 1, "applied SQLite schema migration");
+    }
+}

@@ -1,0 +1,160 @@
+//! Tests that need the store's insides: cancellation and per-connection settings.
+
+use std::time::{Duration, Instant};
+
+use viewlog_store::{Direction, EventFilter, PageRequest, Store, ViewEvent};
+
+use super::*;
+
+async fn store(readers: usize) -> (SqliteStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteOptions { readers, ..SqliteOptions::default() };
+    let store = SqliteStore::open(dir.path().join("viewlog.db"), options).await.expect("open");
+    (store, dir)
+}
+
+/// Counts for minutes unless interrupted.
+const ENDLESS: &str =
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000000) SELECT count(*) FROM c";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_the_future_interrupts_the_running_statement() {
+    let (store, _dir) = store(1).await;
+    let query = store.read_for_test(|db| db.query_row(ENDLESS, [], |r| r.get::<_, i64>(0)));
+    let timed_out = tokio::time::timeout(Duration::from_millis(200), query).await;
+    assert!(timed_out.is_err(), "the endless query cannot have finished");
+
+    // The only reader connection is free again as soon as the interrupt lands, and works.
+    let started = Instant::now();
+    tokio::time::timeout(Duration::from_secs(20), store.ping()).await.expect("ping in time").expect("ping");
+    assert!(started.elapsed() < Duration::from_secs(20));
+    let seven = store.read_for_test(|db| db.query_row("SELECT 3 + 4", [], |r| r.get::<_, i64>(0))).await;
+    assert_eq!(seven.expect("query after interrupt"), 7);
+    assert_eq!(store.interrupted_operations(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupt_never_reaches_a_later_operation() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    for i in 0..300u64 {
+        // Cancel quick operations at all sorts of moments: before they start, while they run,
+        // just after they finish.
+        let quick = store.read_for_test(|db| db.query_row("SELECT count(*) FROM accounts", [], |r| r.get::<_, i64>(0)));
+        let _ = tokio::time::timeout(Duration::from_micros(i * 7 % 400), quick).await;
+        // The next operation on the same connection must never see that interrupt.
+        assert_eq!(store.snapshot(account).await.expect("later operation"), 0, "iteration {i}");
+    }
+}
+
+fn event(i: usize) -> ViewEvent {
+    ViewEvent {
+        event_id: format!("ev-{i}"),
+        from: format!("sender{i}@example.com"),
+        to: "rcpt@example.org".into(),
+        viewer: "admin@example.com".into(),
+        source: "Message Tracking".into(),
+        content_viewed: true,
+        discovery_case: false,
+        message_date: 1_600_000_000,
+        viewed: 1_600_000_000 + (i as i64 % 5000),
+        subject: format!("Subject number {i}"),
+        viewer_ip: None,
+        message_id: None,
+        action: None,
+        case_id: None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_ingest_is_all_or_nothing() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let batch: Vec<ViewEvent> = (0..40_000).map(event).collect();
+    let _ = tokio::time::timeout(Duration::from_millis(3), store.insert_events(account, &batch)).await;
+    let snapshot = store.snapshot(account).await.expect("snapshot");
+    let filter = EventFilter { start: 0, end: i64::MAX, text: None, snapshot: i64::MAX };
+    let count = store.count(account, &filter).await.expect("count");
+    assert!(count == 0 || count == 40_000, "{count}");
+    assert_eq!(snapshot as u64, count);
+    // The writer works afterwards.
+    let outcome = store.insert_events(account, &batch[..10]).await.expect("insert");
+    assert_eq!(outcome.inserted + outcome.duplicates, 10);
+}
+
+async fn synchronous(store: &SqliteStore) -> i64 {
+    store
+        .inner
+        .writer
+        .run(|conn, _| Ok(conn.db.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))?))
+        .await
+        .expect("pragma")
+}
+
+#[tokio::test]
+async fn replay_records_commit_with_normal_sync_and_events_with_full() {
+    const NORMAL: i64 = 1;
+    const FULL: i64 = 2;
+    let (store, _dir) = store(1).await;
+    assert_eq!(synchronous(&store).await, FULL);
+    assert!(store.remember_request("AK", "req-1", unix_now() + 60).await.expect("remember"));
+    assert_eq!(synchronous(&store).await, NORMAL);
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    assert_eq!(synchronous(&store).await, FULL);
+    store.purge_requests(unix_now()).await.expect("purge");
+    assert_eq!(synchronous(&store).await, NORMAL);
+    store.insert_events(account, &[event(1)]).await.expect("insert");
+    assert_eq!(synchronous(&store).await, FULL);
+}
+
+#[tokio::test]
+async fn connections_are_configured() {
+    let (store, _dir) = store(2).await;
+    let (mode, fk, query_only): (String, i64, i64) = store
+        .read_for_test(|db| {
+            Ok((
+                db.pragma_query_value(None, "journal_mode", |r| r.get(0))?,
+                db.pragma_query_value(None, "foreign_keys", |r| r.get(0))?,
+                db.pragma_query_value(None, "query_only", |r| r.get(0))?,
+            ))
+        })
+        .await
+        .expect("pragmas");
+    assert_eq!((mode.as_str(), fk, query_only), ("wal", 1, 1));
+    let (version, app_id): (i64, i32) = store
+        .read_for_test(|db| {
+            Ok((
+                db.pragma_query_value(None, "user_version", |r| r.get(0))?,
+                db.pragma_query_value(None, "application_id", |r| r.get(0))?,
+            ))
+        })
+        .await
+        .expect("pragmas");
+    assert_eq!(version, SqliteStore::schema_version());
+    assert_eq!(app_id, schema::APPLICATION_ID);
+    // Readers refuse to write.
+    let write = store.read_for_test(|db| db.execute("DELETE FROM accounts", [])).await;
+    assert!(write.is_err());
+    assert_eq!(store.readers(), 2);
+    let debug = format!("{store:?}");
+    assert!(debug.contains("SqliteStore") && debug.contains("viewlog.db"), "{debug}");
+}
+
+#[tokio::test]
+async fn page_requests_with_every_shape_run() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    store.insert_events(account, &(0..50).map(event).collect::<Vec<_>>()).await.expect("insert");
+    for direction in [Direction::Older, Direction::Newer] {
+        for cursor in [None, Some(viewlog_store::Cursor { viewed: 1_600_000_020, seq: 21 })] {
+            for text in [None, Some("NUMBER 1".to_owned())] {
+                let filter = EventFilter { start: 0, end: i64::MAX, text: text.clone(), snapshot: i64::MAX };
+                let page = store
+                    .page(account, &PageRequest { filter, cursor, direction, limit: 7 })
+                    .await
+                    .expect("page");
+                assert!(!page.is_empty(), "{direction:?} {cursor:?} {text:?}");
+            }
+        }
+    }
+}
