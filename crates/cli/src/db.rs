@@ -33,10 +33,8 @@ macro_rules! with_store {
         let settings: &$crate::settings::StoreSettings = &$settings;
         match $crate::db::DbUrl::parse(&settings.db)? {
             $crate::db::DbUrl::Sqlite(path) => {
-                let options = viewlog_store_sqlite::SqliteOptions {
-                    readers: settings.sqlite_readers,
-                    ..Default::default()
-                };
+                let options =
+                    viewlog_store_sqlite::SqliteOptions { readers: settings.sqlite_readers, ..Default::default() };
                 let $store = std::sync::Arc::new(
                     viewlog_store_sqlite::SqliteStore::open(&path, options)
                         .await

@@ -1,11 +1,13 @@
 //! `viewlog`: the one binary — server, demo, import and administration.
 
+mod client_args;
 mod commands;
 mod db;
 mod logging;
 mod output;
 mod settings;
 mod synth;
+mod timearg;
 
 use clap::{Parser, Subcommand};
 use commands::admin::{AccountCmd, AdminArgs, AdminCmd, AppCmd, KeyCmd, RoleCmd, UserCmd};
@@ -26,6 +28,15 @@ enum Command {
     Demo(commands::demo::DemoCmd),
     /// Import view events from an NDJSON or CSV file into an account.
     Import(commands::import::ImportCmd),
+    /// Query view logs once (from viewlog or a Mimecast tenant) as a table, NDJSON, CSV or JSON.
+    Logs(commands::logs::LogsCmd),
+    /// Collect view logs continuously into NDJSON or syslog, resuming from a checkpoint.
+    Sync(commands::sync::SyncCmd),
+    /// Save, list and delete named servers and credentials for `logs` and `sync`.
+    Profile {
+        #[command(subcommand)]
+        cmd: commands::profile::ProfileCmd,
+    },
     /// Manage accounts.
     Account {
         #[command(subcommand)]
@@ -86,6 +97,15 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(cmd) => commands::serve::run(cmd).await,
         Command::Demo(cmd) => commands::demo::run(cmd).await,
         Command::Import(cmd) => commands::import::run(cmd).await,
+        Command::Logs(cmd) => {
+            logging::init("text");
+            commands::logs::run(cmd).await
+        }
+        Command::Sync(cmd) => {
+            logging::init("text");
+            commands::sync::run(cmd).await
+        }
+        Command::Profile { cmd } => commands::profile::run(cmd),
         Command::Account { cmd, args } => commands::admin::run(AdminCmd::Account(cmd), args).await,
         Command::Role { cmd, args } => commands::admin::run(AdminCmd::Role(cmd), args).await,
         Command::User { cmd, args } => commands::admin::run(AdminCmd::User(cmd), args).await,

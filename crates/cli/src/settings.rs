@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`. [default: text]
     #[arg(long, env = "VIEWLOG_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// Inject faults for testing collectors, e.g. `429=0.1,500=0.05,418=0.01,slow=0.1,slow-ms=2000,drop=0.05`
+    /// (shares of API requests).
+    #[arg(long, env = "VIEWLOG_FAULTS")]
+    pub faults: Option<String>,
 }
 
 /// The configuration file's contents; every key optional.
@@ -182,7 +186,12 @@ pub fn server_config(args: &ServeArgs, file: &FileConfig) -> Result<(ServerConfi
             .or(file.max_concurrent_queries)
             .unwrap_or(core_defaults.max_concurrent_queries),
     };
+    let faults = match &args.faults {
+        Some(spec) => viewlog_server::faults::Faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?,
+        None => Default::default(),
+    };
     let config = ServerConfig {
+        faults,
         listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
         public_base_url: args.public_base_url.clone().or_else(|| file.public_base_url.clone()),
         trust_forwarded: args.trust_forwarded.or(file.trust_forwarded).unwrap_or(false),

@@ -11,18 +11,47 @@ use viewlog_store::{UnixTime, ViewEvent};
 
 const FIRST: &[&str] = &[
     "alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy", "mallory", "niaj", "olivia",
-    "peggy", "rupert", "sybil", "trent", "victor", "walter", "yasmin", "zoe", "amir", "bea", "chen", "dmitri",
-    "elif", "fatima", "goran", "hana", "ines", "jonas", "kenji", "lena", "marta", "nils", "oskar", "priya", "quinn",
-    "rosa", "sven", "tariq", "ulla", "vera", "wei", "xavier", "yusuf", "zofia", "åsa", "jürgen", "zoë",
+    "peggy", "rupert", "sybil", "trent", "victor", "walter", "yasmin", "zoe", "amir", "bea", "chen", "dmitri", "elif",
+    "fatima", "goran", "hana", "ines", "jonas", "kenji", "lena", "marta", "nils", "oskar", "priya", "quinn", "rosa",
+    "sven", "tariq", "ulla", "vera", "wei", "xavier", "yusuf", "zofia", "åsa", "jürgen", "zoë",
 ];
 const LAST: &[&str] = &[
-    "smith", "jones", "garcia", "müller", "rossi", "dubois", "nakamura", "kowalski", "andersson", "okafor", "silva",
-    "novak", "haddad", "kim", "patel", "brown", "nguyen", "cohen", "ivanova", "larsen",
+    "smith",
+    "jones",
+    "garcia",
+    "müller",
+    "rossi",
+    "dubois",
+    "nakamura",
+    "kowalski",
+    "andersson",
+    "okafor",
+    "silva",
+    "novak",
+    "haddad",
+    "kim",
+    "patel",
+    "brown",
+    "nguyen",
+    "cohen",
+    "ivanova",
+    "larsen",
 ];
 const OUTSIDE: &[&str] = &[
-    "globex.com", "initech.com", "umbrella.co.uk", "hooli.io", "stark-industries.com", "wayne-enterprises.com",
-    "cyberdyne.net", "tyrell.example", "soylent.org", "gmail.com", "outlook.com", "lawfirm-partners.com",
-    "auditors-llp.com", "bank-of-somewhere.com",
+    "globex.com",
+    "initech.com",
+    "umbrella.co.uk",
+    "hooli.io",
+    "stark-industries.com",
+    "wayne-enterprises.com",
+    "cyberdyne.net",
+    "tyrell.example",
+    "soylent.org",
+    "gmail.com",
+    "outlook.com",
+    "lawfirm-partners.com",
+    "auditors-llp.com",
+    "bank-of-somewhere.com",
 ];
 const SUBJECTS: &[&str] = &[
     "Quarterly results",
@@ -46,12 +75,8 @@ const SUBJECTS: &[&str] = &[
     "Holiday schedule",
     "Urgent: wire transfer approval",
 ];
-const SOURCES: &[(&str, u32)] = &[
-    ("Message Tracking", 70),
-    ("Archive Search", 15),
-    ("Discovery Case", 10),
-    ("Personal Portal", 5),
-];
+const SOURCES: &[(&str, u32)] =
+    &[("Message Tracking", 70), ("Archive Search", 15), ("Discovery Case", 10), ("Personal Portal", 5)];
 const MONTHS: &[&str] = &["January", "February", "March", "April", "May", "June", "July", "August", "September"];
 
 /// Generates view events of one organisation, deterministically from a seed.
@@ -140,7 +165,12 @@ impl Generator {
             message_date,
             viewed,
             subject,
-            viewer_ip: Some(format!("10.{}.{}.{}", self.rng.gen_range(0..255), self.rng.gen_range(0..255), self.rng.gen_range(1..255))),
+            viewer_ip: Some(format!(
+                "10.{}.{}.{}",
+                self.rng.gen_range(0..255),
+                self.rng.gen_range(0..255),
+                self.rng.gen_range(1..255)
+            )),
             message_id: Some(format!("<{:x}@{}>", self.rng.gen::<u64>(), self.domain)),
             action: Some(action.to_owned()),
             case_id: discovery_case.then(|| format!("CASE-{}", self.rng.gen_range(100..140))),

@@ -18,13 +18,13 @@ pub mod ingest;
 pub mod permissions;
 pub mod query;
 pub mod request;
-pub mod secret;
+
 pub mod token;
 pub mod vault;
 
 pub use config::CoreConfig;
 pub use error::{AdminError, ApiError};
-pub use secret::Secret;
+pub use viewlog_protocol::secret::{self, Secret};
 
 use gate::QueryGate;
 use std::sync::Arc;

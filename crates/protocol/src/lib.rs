@@ -4,6 +4,7 @@
 //! - [`codes`]: the error-code catalogue with each code's HTTP status and retryability;
 //! - [`records`]: the view-log record and the ingest event as they travel;
 //! - [`dates`]: every date layout clients send, and the one viewlog writes;
+//! - [`secret`]: a string that never prints;
 //! - [`signing`]: the API 1.0 HMAC-SHA1 request signature;
 //! - [`lenient`]: the tolerant body reader (JSON, and Python's `str(dict)`).
 //!
@@ -16,6 +17,7 @@ pub mod dates;
 pub mod envelope;
 pub mod lenient;
 pub mod records;
+pub mod secret;
 pub mod signing;
 
 /// The path of the endpoint this project is about.

@@ -3,6 +3,7 @@
 use crate::config::ServerConfig;
 use crate::endpoint::Endpoint;
 use crate::error::HttpError;
+use crate::faults::{self, Fault};
 use crate::respond;
 use crate::signed;
 use axum::body::Body;
@@ -29,10 +30,7 @@ pub struct AppState<S> {
 
 /// The whole HTTP application over a store.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
-    Router::new()
-        .fallback(dispatch::<S>)
-        .with_state(state)
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+    Router::new().fallback(dispatch::<S>).with_state(state).layer(tower_http::trace::TraceLayer::new_for_http())
 }
 
 async fn dispatch<S: Store>(
@@ -43,7 +41,18 @@ async fn dispatch<S: Store>(
     let client = signed::client_address(&request, peer, state.config.trust_forwarded);
     let (rate, result) = match Endpoint::parse(request.method(), request.uri().path()) {
         Ok(Endpoint::Health) => return health(&state).await,
-        Ok(endpoint) => handle(&state, endpoint, request, &client).await,
+        Ok(endpoint) => match state.config.faults.draw() {
+            Some(Fault::Refuse(status)) => return faults::refusal(status),
+            Some(Fault::Slow(delay)) => {
+                tokio::time::sleep(delay).await;
+                handle(&state, endpoint, request, &client).await
+            }
+            Some(Fault::Drop) => {
+                let (_, result) = handle(&state, endpoint, request, &client).await;
+                return faults::cut_off(result.unwrap_or_else(HttpError::into_response));
+            }
+            None => handle(&state, endpoint, request, &client).await,
+        },
         Err(no_route) => (state.service.charge_address(&client).await.ok(), Err(HttpError::from(no_route))),
     };
     let mut response = match result {
@@ -106,7 +115,10 @@ async fn run<S: Store>(
             let grant = verified.grant_edit()?;
             let body = read_body(body, limit).await?;
             let outcome = state.service.record_views(&grant, &body).await?;
-            Ok(respond::envelope(vec![RecordViewsResult { inserted: outcome.inserted, duplicates: outcome.duplicates }]))
+            Ok(respond::envelope(vec![RecordViewsResult {
+                inserted: outcome.inserted,
+                duplicates: outcome.duplicates,
+            }]))
         }
         Endpoint::Health => Ok(health(state).await),
     }

@@ -23,6 +23,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// The domain's settings.
     pub core: CoreConfig,
+    /// Injected faults (`--faults`); none by default.
+    pub faults: crate::faults::Faults,
 }
 
 impl Default for ServerConfig {
@@ -35,6 +37,7 @@ impl Default for ServerConfig {
             ingest_body_limit: 16 << 20,
             shutdown_grace: Duration::from_secs(30),
             core: CoreConfig::default(),
+            faults: crate::faults::Faults::default(),
         }
     }
 }

@@ -53,10 +53,7 @@ mod tests {
     fn routes() {
         assert_eq!(Endpoint::parse(&Method::POST, "/api/archive/get-view-logs"), Ok(Endpoint::GetViewLogs));
         assert_eq!(Endpoint::parse(&Method::POST, "/api/archive/get-view-logs/"), Ok(Endpoint::GetViewLogs));
-        assert_eq!(
-            Endpoint::parse(&Method::GET, "/api/archive/get-view-logs"),
-            Err(NoRoute::MethodNotAllowed("POST"))
-        );
+        assert_eq!(Endpoint::parse(&Method::GET, "/api/archive/get-view-logs"), Err(NoRoute::MethodNotAllowed("POST")));
         assert_eq!(Endpoint::parse(&Method::POST, "/api/nope"), Err(NoRoute::NotFound));
         assert_eq!(Endpoint::parse(&Method::GET, "/healthz"), Ok(Endpoint::Health));
     }

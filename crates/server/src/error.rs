@@ -49,7 +49,10 @@ impl HttpError {
             HttpError::Api(e) => e.fails(),
             HttpError::TooLarge(limit) => vec![Fail::one(
                 None,
-                ErrorDetail::with_message(ErrorCode::ErrRequestTooLarge, format!("Request body larger than {limit} bytes")),
+                ErrorDetail::with_message(
+                    ErrorCode::ErrRequestTooLarge,
+                    format!("Request body larger than {limit} bytes"),
+                ),
             )],
             HttpError::MethodNotAllowed(m) => vec![Fail::one(
                 None,

@@ -11,6 +11,7 @@ pub mod app;
 pub mod config;
 pub mod endpoint;
 pub mod error;
+pub mod faults;
 pub mod respond;
 pub mod serve;
 pub mod signed;

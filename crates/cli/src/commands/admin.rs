@@ -262,10 +262,8 @@ async fn role<S: Store>(admin: &Admin<S>, cmd: RoleCmd, as_json: bool) -> Result
     if as_json {
         return output::json(&roles);
     }
-    let rows = roles
-        .iter()
-        .map(|r| vec![r.name.clone(), yes_no(r.builtin), r.permissions.join("; ")])
-        .collect::<Vec<_>>();
+    let rows =
+        roles.iter().map(|r| vec![r.name.clone(), yes_no(r.builtin), r.permissions.join("; ")]).collect::<Vec<_>>();
     output::table(&["NAME", "BUILT-IN", "PERMISSIONS"], &rows);
     Ok(())
 }

@@ -62,15 +62,13 @@ const DEMO_DOMAIN: &str = "acme.example";
 
 /// Seeds a store and serves it until SIGINT or SIGTERM.
 pub async fn run(cmd: DemoCmd) -> Result<()> {
-    let (config, log_format) = server_config(&ServeArgs { listen: Some(cmd.listen), ..Default::default() }, &load_file(None)?)?;
+    let (config, log_format) =
+        server_config(&ServeArgs { listen: Some(cmd.listen), ..Default::default() }, &load_file(None)?)?;
     crate::logging::init(&log_format);
     let tempdir = tempfile::tempdir().context("creating a temporary directory")?;
     let db = cmd.db.clone().unwrap_or_else(|| tempdir.path().join("demo.db").display().to_string());
-    let settings = crate::settings::StoreSettings {
-        master_key_file: tempdir.path().join("demo.key"),
-        db,
-        sqlite_readers: 4,
-    };
+    let settings =
+        crate::settings::StoreSettings { master_key_file: tempdir.path().join("demo.key"), db, sqlite_readers: 4 };
     let master = MasterKey::generate();
     let vault = Vault::new(&master);
     with_store!(settings, |store| {
@@ -101,11 +99,7 @@ async fn seed<S: Store>(store: Arc<S>, vault: Vault, events: usize, seed: u64) -
 
     let now = viewlog_core::now();
     let mut generator = Generator::new(seed, DEMO_DOMAIN, now - 90 * 86_400, now);
-    let bar = if std::io::stderr().is_terminal() {
-        ProgressBar::new(events as u64)
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = if std::io::stderr().is_terminal() { ProgressBar::new(events as u64) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("generating {bar:40} {pos}/{len} events ({per_sec})")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),

@@ -142,8 +142,20 @@ fn open_source(path: &Path, format: Format) -> Result<Box<dyn EventSource>> {
         let headers: Vec<String> =
             reader.headers().map_err(|e| anyhow!("CSV header: {e}"))?.iter().map(|h| h.trim().to_owned()).collect();
         const KNOWN: [&str; 14] = [
-            "id", "from", "to", "viewer", "source", "contentViewed", "discoveryCase", "messageDate", "viewed",
-            "subject", "viewerIp", "messageId", "action", "caseId",
+            "id",
+            "from",
+            "to",
+            "viewer",
+            "source",
+            "contentViewed",
+            "discoveryCase",
+            "messageDate",
+            "viewed",
+            "subject",
+            "viewerIp",
+            "messageId",
+            "action",
+            "caseId",
         ];
         if let Some(unknown) = headers.iter().find(|h| !KNOWN.contains(&h.as_str())) {
             bail!("CSV header: unknown column {unknown:?}; columns are {}", KNOWN.join(", "));
@@ -170,7 +182,27 @@ fn progress(total: u64, message: &'static str) -> ProgressBar {
 /// Runs the import.
 pub async fn run(cmd: ImportCmd) -> Result<()> {
     let size = std::fs::metadata(&cmd.file).with_context(|| format!("reading {}", cmd.file.display()))?.len();
-    // Pass 1: every line must read, before anything is stored.
+    let file = load_file(cmd.store.config.as_deref())?;
+    let settings = cmd.store.resolve(&file);
+    with_store!(settings, |store| {
+        // The account first, so that a mistyped name does not wait for a pass over a big file.
+        let account =
+            store.account_by_name(&cmd.account).await?.ok_or_else(|| anyhow!("no account named {:?}", cmd.account))?;
+        let count = check_all(&cmd, size)?;
+        let outcome = store_all(&*store, account.id, &cmd, size).await?;
+        if cmd.json {
+            crate::output::json(
+                &serde_json::json!({"events": count, "inserted": outcome.inserted, "duplicates": outcome.duplicates}),
+            )?;
+        } else {
+            println!("{count} events read, {} stored, {} already present", outcome.inserted, outcome.duplicates);
+        }
+        Ok(())
+    })
+}
+
+/// Pass 1: every line must read, before anything is stored. Returns the number of events.
+fn check_all(cmd: &ImportCmd, size: u64) -> Result<u64> {
     let bar = progress(size, "checking");
     let mut source = open_source(&cmd.file, cmd.format)?;
     let mut count = 0u64;
@@ -181,25 +213,7 @@ pub async fn run(cmd: ImportCmd) -> Result<()> {
         }
     }
     bar.finish_and_clear();
-
-    let file = load_file(cmd.store.config.as_deref())?;
-    let settings = cmd.store.resolve(&file);
-    with_store!(settings, |store| {
-        let account = store
-            .account_by_name(&cmd.account)
-            .await?
-            .ok_or_else(|| anyhow!("no account named {:?}", cmd.account))?;
-        let outcome = store_all(&*store, account.id, &cmd, size).await?;
-        if cmd.json {
-            crate::output::json(&serde_json::json!({"events": count, "inserted": outcome.inserted, "duplicates": outcome.duplicates}))?;
-        } else {
-            println!(
-                "{count} events read, {} stored, {} already present",
-                outcome.inserted, outcome.duplicates
-            );
-        }
-        Ok(())
-    })
+    Ok(count)
 }
 
 async fn store_all<S: Store>(

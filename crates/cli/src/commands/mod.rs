@@ -3,4 +3,7 @@
 pub mod admin;
 pub mod demo;
 pub mod import;
+pub mod logs;
+pub mod profile;
 pub mod serve;
+pub mod sync;
