@@ -6,7 +6,6 @@ mod db;
 mod logging;
 mod output;
 mod settings;
-mod synth;
 mod timearg;
 
 use clap::{Parser, Subcommand};

@@ -18,6 +18,7 @@ pub mod ingest;
 pub mod permissions;
 pub mod query;
 pub mod request;
+pub mod synth;
 
 pub mod token;
 pub mod vault;

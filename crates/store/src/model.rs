@@ -42,6 +42,7 @@ id_type!(
 
 /// A tenant: everything else belongs to exactly one account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Account {
     /// The store's key.
     pub id: AccountId,
@@ -55,6 +56,7 @@ pub struct Account {
 
 /// A named set of permissions within one account.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Role {
     /// The store's key.
     pub id: RoleId,
@@ -83,6 +85,7 @@ pub struct NewRole {
 
 /// A person (an administrator) who may hold key bindings.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct User {
     /// The store's key.
     pub id: UserId,
@@ -116,6 +119,7 @@ pub struct NewUser {
 
 /// A registered API application: its public id and its (sealed) application key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Application {
     /// The store's key.
     pub id: ApplicationKeyId,
@@ -149,6 +153,7 @@ pub struct NewApplication {
 
 /// A key binding: an access key and a secret key tying one user to one application.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct Binding {
     /// The access key sent in `Authorization: MC {accessKey}:…`; unique across all accounts.
     pub access_key: String,
@@ -205,6 +210,7 @@ pub struct Principal {
 
 /// One view of an archived message, as recorded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ViewEvent {
     /// The idempotency key: the same id in the same account is stored once.
     pub event_id: String,
@@ -238,6 +244,7 @@ pub struct ViewEvent {
 
 /// A view event as read back: its place in the store's order comes with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct StoredEvent {
     /// The ingest sequence number: unique, increasing in commit order, the tie-breaker of the
     /// newest-first order and the bound of a paging snapshot.
@@ -257,6 +264,7 @@ pub struct InsertOutcome {
 
 /// Which events a query selects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct EventFilter {
     /// Inclusive lower bound on `viewed`.
     pub start: UnixTime,

@@ -1,7 +1,7 @@
 //! `viewlog demo`: a throwaway server with realistic data and credentials ready to paste.
 
 use crate::settings::{load_file, server_config, ServeArgs};
-use crate::synth::Generator;
+use viewlog_core::synth::Generator;
 use crate::with_store;
 use anyhow::{Context, Result};
 use clap::Args;

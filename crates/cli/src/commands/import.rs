@@ -208,7 +208,7 @@ fn check_all(cmd: &ImportCmd, size: u64) -> Result<u64> {
     let mut count = 0u64;
     while source.next_event()?.is_some() {
         count += 1;
-        if count % 4096 == 0 {
+        if (count & 4095) == 0 {
             bar.set_position(source.position());
         }
     }

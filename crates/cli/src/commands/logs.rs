@@ -108,7 +108,7 @@ pub async fn run(cmd: LogsCmd) -> Result<()> {
         Format::Csv => {
             let mut w = csv::Writer::from_writer(out);
             w.write_record(CSV_COLUMNS)?;
-            Emitter::Csv(w)
+            Emitter::Csv(Box::new(w))
         }
         Format::Table => Emitter::Table(out, Table::default()),
     };
@@ -138,7 +138,7 @@ pub async fn run(cmd: LogsCmd) -> Result<()> {
 enum Emitter<W: Write> {
     Ndjson(W),
     Json(W, u64),
-    Csv(csv::Writer<W>),
+    Csv(Box<csv::Writer<W>>),
     Table(W, Table),
 }
 

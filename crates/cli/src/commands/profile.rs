@@ -12,7 +12,7 @@ pub enum ProfileCmd {
         /// The profile's name.
         name: String,
         #[command(flatten)]
-        client: ClientArgs,
+        client: Box<ClientArgs>,
     },
     /// List the profiles (never their secrets).
     List {
@@ -35,7 +35,7 @@ pub fn run(cmd: ProfileCmd) -> Result<()> {
     match cmd {
         ProfileCmd::Save { name, client } => {
             let path = client.profiles_path();
-            let resolved = ClientArgs { profile: None, ..client.clone() }.resolve()?;
+            let resolved = ClientArgs { profile: None, ..(*client).clone() }.resolve()?;
             crate::client_args::credentials(&resolved)?;
             let mut file = ProfilesFile::load(&path)?;
             file.profiles.insert(name.clone(), resolved);

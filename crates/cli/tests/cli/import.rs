@@ -1,0 +1,186 @@
+//! `viewlog import`: NDJSON and CSV in, idempotent, all-or-nothing on a bad line.
+
+use crate::support::*;
+use serde_json::{json, Value};
+use std::path::PathBuf;
+
+fn event(n: usize, tag: &str) -> Value {
+    json!({
+        "from": format!("sender{n}@example.org"),
+        "to": "legal@acme.example",
+        "viewer": format!("officer{n}@acme.example"),
+        "source": "Archive Search",
+        "contentViewed": (n & 1) == 0,
+        "discoveryCase": n % 3 == 1,
+        "messageDate": format!("2023-02-{:02}T09:30:00+0000", n + 1),
+        "viewed": format!("2023-03-{:02}T10:{:02}:00Z", n + 1, n),
+        "subject": format!("{tag} ndjson #{n}"),
+    })
+}
+
+fn ndjson(lines: &[String]) -> String {
+    let mut s = lines.join("\n");
+    s.push('\n');
+    s
+}
+
+fn good_ndjson(tag: &str) -> Vec<String> {
+    (0..5).map(|n| event(n, tag).to_string()).collect()
+}
+
+const CSV_HEADER: &str = "from,to,viewer,source,contentViewed,discoveryCase,messageDate,viewed,subject,action,caseId";
+
+fn csv_row(n: usize, tag: &str, action: &str) -> String {
+    format!(
+        "sender{n}@example.org,legal@acme.example,clerk{n}@acme.example,Discovery Case,true,false,\
+         2023-04-{d:02}T09:30:00+0000,2023-05-{d:02}T11:00:00+0000,\"{tag} csv, #{n}\",{action},CASE-{n}",
+        d = n + 1
+    )
+}
+
+fn good_csv(tag: &str) -> Vec<String> {
+    std::iter::once(CSV_HEADER.to_owned()).chain((0..5).map(|n| csv_row(n, tag, "export"))).collect()
+}
+
+struct Fixture {
+    db: Db,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let db = Db::new();
+        db.admin(&["account", "create", "acme"]);
+        Fixture { db }
+    }
+
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.db.dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    fn import(&self, file: &std::path::Path, extra: &[&str]) -> Out {
+        let mut cmd = self.db.cmd(&["import"]);
+        cmd.arg(file).args(["--account", "acme", "--json"]).args(extra);
+        run(&mut cmd, None)
+    }
+
+    /// Imports a file that must read; returns (events, inserted, duplicates).
+    #[track_caller]
+    fn import_ok(&self, file: &std::path::Path) -> (u64, u64, u64) {
+        let summary = self.import(file, &[]).ok().json();
+        let n = |k: &str| summary[k].as_u64().unwrap_or_else(|| panic!("no {k} in {summary}"));
+        (n("events"), n("inserted"), n("duplicates"))
+    }
+}
+
+#[tokio::test]
+async fn ndjson_and_csv_are_imported_once_and_served() {
+    let f = Fixture::new();
+    let ndjson_file = f.write("views.ndjson", &ndjson(&good_ndjson("imported")));
+    let csv_file = f.write("views.csv", &(good_csv("imported").join("\r\n") + "\r\n"));
+
+    assert_eq!(f.import_ok(&ndjson_file), (5, 5, 0));
+    assert_eq!(f.import_ok(&csv_file), (5, 5, 0));
+    // Again: nothing new.
+    assert_eq!(f.import_ok(&ndjson_file), (5, 0, 5));
+    assert_eq!(f.import_ok(&csv_file), (5, 0, 5));
+    // The text summary says the same.
+    let mut cmd = f.db.cmd(&["import"]);
+    cmd.arg(&csv_file).args(["--account", "acme"]);
+    let out = run(&mut cmd, None);
+    assert!(out.ok().stdout.contains("0 stored, 5 already present"), "{}", out.stdout);
+
+    let creds = f.db.tenant("acme", "View Log Reader");
+    let server = f.db.serve(&[]).await;
+    let records = server.all_records(&creds, "imported", "2023-01-01", "2023-12-31").await;
+    assert_eq!(records.len(), 10, "{records:#?}");
+    for r in &records {
+        assert_record(r);
+    }
+    let csv0 = records.iter().find(|r| r["subject"] == "imported csv, #0").expect("the CSV row with a quoted comma");
+    assert_eq!(
+        *csv0,
+        json!({"from": "sender0@example.org", "to": "legal@acme.example", "viewer": "clerk0@acme.example",
+               "source": "Discovery Case", "contentViewed": true, "discoveryCase": false,
+               "messageDate": "2023-04-01T09:30:00+0000", "viewed": "2023-05-01T11:00:00+0000",
+               "subject": "imported csv, #0"})
+    );
+    let nd4 = records.iter().find(|r| r["subject"] == "imported ndjson #4").unwrap();
+    assert_eq!(nd4["viewed"], "2023-03-05T10:04:00+0000", "a Z date is stored as UTC");
+    assert_eq!(nd4["contentViewed"], true);
+    assert_eq!(nd4["discoveryCase"], true);
+    let nd3 = records.iter().find(|r| r["subject"] == "imported ndjson #3").unwrap();
+    assert_eq!((nd3["contentViewed"].as_bool(), nd3["discoveryCase"].as_bool()), (Some(false), Some(false)));
+}
+
+#[test]
+fn a_bad_line_stops_the_import_with_its_number_and_field_and_stores_nothing() {
+    let f = Fixture::new();
+
+    // Bad date on line 3 of 5.
+    let mut lines = good_ndjson("bad-date");
+    let mut bad = event(2, "bad-date");
+    bad["viewed"] = json!("2023-13-45 noon");
+    lines[2] = bad.to_string();
+    let file = f.write("bad-date.ndjson", &ndjson(&lines));
+    let err = f.import(&file, &["--batch-size", "1"]).failed().to_owned();
+    assert!(err.contains("line 3") && err.contains("viewed"), "{err}");
+    assert!(!err.contains("line 1") && !err.contains("line 2"), "{err}");
+    // Nothing was stored: the same file, fixed, stores all five.
+    let mut fixed = lines.clone();
+    fixed[2] = event(2, "bad-date").to_string();
+    assert_eq!(f.import_ok(&f.write("fixed-date.ndjson", &ndjson(&fixed))), (5, 5, 0));
+
+    // A line that is not JSON.
+    let mut lines = good_ndjson("not-json");
+    lines[3] = "{\"from\": \"a@x.com\", oops".to_owned();
+    let file = f.write("not-json.ndjson", &ndjson(&lines));
+    let err = f.import(&file, &["--batch-size", "1"]).failed().to_owned();
+    assert!(err.contains("line 4") && err.contains("JSON"), "{err}");
+    assert_eq!(f.import_ok(&f.write("fixed-json.ndjson", &ndjson(&good_ndjson("not-json")))), (5, 5, 0));
+
+    // A CSV row (line 3 of the file) with an unknown action.
+    let mut rows = good_csv("bad-action");
+    rows[2] = csv_row(1, "bad-action", "shred");
+    let file = f.write("bad-action.csv", &(rows.join("\n") + "\n"));
+    let err = f.import(&file, &["--batch-size", "1"]).failed().to_owned();
+    assert!(err.contains("line 3") && err.contains("action"), "{err}");
+    assert_eq!(f.import_ok(&f.write("fixed-action.csv", &(good_csv("bad-action").join("\n") + "\n"))), (5, 5, 0));
+
+    // A required field missing in NDJSON names that field.
+    let mut lines = good_ndjson("no-viewer");
+    let mut bad = event(4, "no-viewer");
+    bad.as_object_mut().unwrap().remove("viewer");
+    lines[4] = bad.to_string();
+    let err = f.import(&f.write("no-viewer.ndjson", &ndjson(&lines)), &[]).failed().to_owned();
+    assert!(err.contains("line 5") && err.contains("viewer"), "{err}");
+}
+
+#[test]
+fn an_unknown_account_or_csv_column_is_a_clear_error() {
+    let f = Fixture::new();
+    let file = f.write("views.ndjson", &ndjson(&good_ndjson("acct")));
+    let mut cmd = f.db.cmd(&["import"]);
+    cmd.arg(&file).args(["--account", "nobody"]);
+    let out = run(&mut cmd, None);
+    let err = out.failed();
+    assert!(err.contains("no account named \"nobody\""), "{err}");
+    // The account is checked before the file is read through: a bad file is not what is reported.
+    let mut lines = good_ndjson("acct");
+    lines[1] = "not json".into();
+    let bad = f.write("bad.ndjson", &ndjson(&lines));
+    let mut cmd = f.db.cmd(&["import"]);
+    cmd.arg(&bad).args(["--account", "nobody"]);
+    let out = run(&mut cmd, None);
+    let err = out.failed();
+    assert!(err.contains("no account named \"nobody\""), "{err}");
+
+    let mut rows = good_csv("column");
+    rows[0] = rows[0].replace("caseId", "colour");
+    let out = f.import(&f.write("columns.csv", &rows.join("\n")), &[]);
+    let err = out.failed();
+    assert!(err.contains("unknown column") && err.contains("colour"), "{err}");
+    // Neither stored anything.
+    assert_eq!(f.import_ok(&file), (5, 5, 0));
+}
