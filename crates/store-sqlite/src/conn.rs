@@ -52,7 +52,12 @@ pub(crate) struct ConnConfig {
     pub(crate) path: PathBuf,
     /// How long a statement waits for another process's lock before failing.
     pub(crate) busy_timeout: Duration,
+    /// The writer's page cache, KiB.
+    pub(crate) writer_cache_kib: u32,
 }
+
+/// The page size of a new database file.
+const PAGE_SIZE: i64 = 8192;
 
 /// A connection with what the pool knows about it.
 pub(crate) struct Conn {
@@ -75,11 +80,24 @@ impl Conn {
         text::register(&db)?;
         match kind {
             Kind::Writer => {
+                // Refuse a foreign or newer file before changing anything in it.
+                let version = crate::schema::check(&db)?;
+                if version == 0 {
+                    // A new file: rows of events are a few hundred bytes, and a WITHOUT ROWID
+                    // table wants pages that hold a few dozen of them. Only possible before the
+                    // first table is written (and before WAL mode).
+                    db.pragma_update(None, "page_size", PAGE_SIZE)?;
+                }
                 let mode: String = db.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
                 if !mode.eq_ignore_ascii_case("wal") {
-                    return Err(StoreError::Backend(format!("could not switch to WAL mode (journal_mode={mode})").into()).into());
+                    return Err(StoreError::Backend(
+                        format!("could not switch to WAL mode (journal_mode={mode})").into(),
+                    )
+                    .into());
                 }
                 db.pragma_update(None, "synchronous", "FULL")?;
+                // Negative: KiB rather than pages.
+                db.pragma_update(None, "cache_size", -i64::from(config.writer_cache_kib))?;
             }
             Kind::Reader => db.pragma_update(None, "query_only", "ON")?,
         }

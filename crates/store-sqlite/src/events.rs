@@ -20,9 +20,9 @@ const INSERT: &str = "INSERT INTO view_events (account_id, viewed, seq, event_id
 const COLUMNS: &str = "seq, event_id, sender, recipient, viewer, source, subject, content_viewed, \
      discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id";
 
-/// The conditions every event query shares (account, range, snapshot); the text filter's
-/// [`text::CLAUSE`] follows when there is one.
-const FILTER: &str = "account_id = :account AND viewed BETWEEN :start AND :end AND seq <= :snapshot";
+/// The conditions every event query shares after the account (and, paging, the cursor):
+/// range and snapshot; the text filter's [`text::CLAUSE`] follows when there is one.
+const FILTER: &str = " AND viewed >= :start AND viewed <= :end AND seq <= :snapshot";
 
 /// Inserts a batch in the caller's transaction; new events take the account's next seqs.
 pub(crate) fn insert(
@@ -85,9 +85,13 @@ pub(crate) fn snapshot(db: &Connection, account: i64) -> Result<i64, Fail> {
         .unwrap_or(0))
 }
 
-/// The `WHERE` conditions of a filter (with or without a text needle).
-fn filter_sql(text: bool) -> String {
-    let mut sql = String::with_capacity(160);
+/// The `WHERE` conditions of a filter, `cursor` (if any) right after the account: SQLite's
+/// planner takes the first usable bound on `viewed` it meets as the start of the range scan,
+/// and for a page that must be the cursor (the plan test below holds it to that).
+fn filter_sql(cursor: &str, text: bool) -> String {
+    let mut sql = String::with_capacity(200);
+    sql.push_str("account_id = :account");
+    sql.push_str(cursor);
     sql.push_str(FILTER);
     if text {
         sql.push_str(text::CLAUSE);
@@ -98,15 +102,13 @@ fn filter_sql(text: bool) -> String {
 /// The parameters [`filter_sql`] binds.
 fn filter_params<'a>(
     account: &'a i64,
-    filter: &'a EventFilter,
+    start: &'a i64,
+    end: &'a i64,
+    snapshot: &'a i64,
     needle: &'a Option<String>,
 ) -> Vec<(&'static str, &'a dyn ToSql)> {
-    let mut params: Vec<(&'static str, &'a dyn ToSql)> = vec![
-        (":account", account),
-        (":start", &filter.start),
-        (":end", &filter.end),
-        (":snapshot", &filter.snapshot),
-    ];
+    let mut params: Vec<(&'static str, &'a dyn ToSql)> =
+        vec![(":account", account), (":start", start), (":end", end), (":snapshot", snapshot)];
     if let Some(needle) = needle {
         params.push((":needle", needle));
     }
@@ -121,9 +123,8 @@ fn page_sql(direction: Direction, cursor: bool, text: bool) -> String {
         Direction::Newer => (" AND (viewed, seq) > (:cursor_viewed, :cursor_seq)", " ORDER BY viewed ASC, seq ASC"),
     };
     format!(
-        "SELECT {COLUMNS} FROM view_events WHERE {}{}{order} LIMIT :limit",
-        filter_sql(text),
-        if cursor { after } else { "" }
+        "SELECT {COLUMNS} FROM view_events WHERE {}{order} LIMIT :limit",
+        filter_sql(if cursor { after } else { "" }, text)
     )
 }
 
@@ -132,10 +133,18 @@ pub(crate) fn page(db: &Connection, account: i64, request: &PageRequest) -> Resu
     if request.limit == 0 {
         return Ok(Vec::new());
     }
-    let needle = text::needle(request.filter.text.as_deref());
+    let filter = &request.filter;
+    let needle = text::needle(filter.text.as_deref());
     let limit = i64::from(request.limit);
     let cursor = request.cursor.map(|c| (c.viewed, c.seq));
-    let mut params = filter_params(&account, &request.filter, &needle);
+    // The range clamped to the cursor too: should the planner ever start from the range's
+    // bound instead, it still starts at the cursor's second.
+    let (start, end) = match (request.direction, cursor) {
+        (Direction::Older, Some((viewed, _))) => (filter.start, filter.end.min(viewed)),
+        (Direction::Newer, Some((viewed, _))) => (filter.start.max(viewed), filter.end),
+        (_, None) => (filter.start, filter.end),
+    };
+    let mut params = filter_params(&account, &start, &end, &filter.snapshot, &needle);
     if let Some((viewed, seq)) = &cursor {
         params.push((":cursor_viewed", viewed));
         params.push((":cursor_seq", seq));
@@ -158,8 +167,8 @@ pub(crate) fn page(db: &Connection, account: i64, request: &PageRequest) -> Resu
 /// How many events match.
 pub(crate) fn count(db: &Connection, account: i64, filter: &EventFilter) -> Result<u64, Fail> {
     let needle = text::needle(filter.text.as_deref());
-    let params = filter_params(&account, filter, &needle);
-    let sql = format!("SELECT count(*) FROM view_events WHERE {}", filter_sql(needle.is_some()));
+    let params = filter_params(&account, &filter.start, &filter.end, &filter.snapshot, &needle);
+    let sql = format!("SELECT count(*) FROM view_events WHERE {}", filter_sql("", needle.is_some()));
     let n: i64 = db.prepare_cached(&sql)?.query_row(params.as_slice(), |r| r.get(0))?;
     Ok(n.max(0) as u64)
 }
@@ -193,7 +202,8 @@ mod tests {
     /// `EXPLAIN QUERY PLAN` of `sql` (parameters left unbound), one detail per line.
     fn explain(db: &Connection, sql: &str) -> String {
         let mut stmt = db.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("prepare");
-        let rows = stmt.query_map([], |r| r.get::<_, String>(3)).expect("query");
+        let unbound = vec![rusqlite::types::Null; stmt.parameter_count()];
+        let rows = stmt.query_map(rusqlite::params_from_iter(unbound), |r| r.get::<_, String>(3)).expect("query");
         rows.map(|r| r.expect("row")).collect::<Vec<_>>().join("\n")
     }
 
@@ -205,6 +215,7 @@ mod tests {
         let config = crate::conn::ConnConfig {
             path: dir.path().join("plan.db"),
             busy_timeout: std::time::Duration::from_secs(1),
+            writer_cache_kib: 2048,
         };
         let mut conn = crate::conn::Conn::open(&config, crate::conn::Kind::Writer).expect("open");
         crate::schema::migrate(&mut conn.db).expect("migrate");
@@ -213,13 +224,20 @@ mod tests {
                 for text in [false, true] {
                     let plan = explain(&conn.db, &page_sql(direction, cursor, text));
                     assert!(!plan.contains("TEMP B-TREE"), "{direction:?} {cursor} {text}: {plan}");
-                    assert!(plan.contains("USING PRIMARY KEY (account_id=? AND viewed>? AND viewed<?)")
-                        || (cursor && plan.contains("USING PRIMARY KEY (account_id=? AND (viewed,seq)")),
-                        "{direction:?} cursor={cursor} text={text}: {plan}");
+                    let expected = match (direction, cursor) {
+                        (_, false) => "USING PRIMARY KEY (account_id=? AND viewed>? AND viewed<?)",
+                        (Direction::Older, true) => {
+                            "USING PRIMARY KEY (account_id=? AND viewed>? AND (viewed,seq)<(?,?))"
+                        }
+                        (Direction::Newer, true) => {
+                            "USING PRIMARY KEY (account_id=? AND (viewed,seq)>(?,?) AND viewed<?)"
+                        }
+                    };
+                    assert!(plan.contains(expected), "{direction:?} cursor={cursor} text={text}: {plan}");
                 }
             }
         }
-        let plan = explain(&conn.db, &format!("SELECT count(*) FROM view_events WHERE {}", filter_sql(true)));
+        let plan = explain(&conn.db, &format!("SELECT count(*) FROM view_events WHERE {}", filter_sql("", true)));
         assert!(plan.contains("USING PRIMARY KEY (account_id=? AND viewed>? AND viewed<?)"), "{plan}");
     }
 }

@@ -18,12 +18,14 @@
 //!   accepted, while a sync per API request would cost far more. `synchronous` is a
 //!   per-connection setting, switched on the writer around those transactions.
 //! - **Events** are clustered by account and time (`PRIMARY KEY (account_id, viewed, seq)`,
-//!   `WITHOUT ROWID`), so a page is one contiguous range read; paging is keyset paging with row
-//!   values, never `OFFSET`. `seq` comes from the account's `last_seq`, bumped in the inserting
-//!   transaction (SQLite has one writer, so seqs increase in commit order).
+//!   `WITHOUT ROWID`, 8 KiB pages), so a page is one contiguous range read; paging is keyset
+//!   paging with row values, never `OFFSET`. Idempotency is a unique index on
+//!   `(account_id, event_id)`; ingest is `INSERT … ON CONFLICT DO NOTHING`, counting changes.
+//!   `seq` comes from the account's `last_seq`, bumped in the inserting transaction (SQLite has
+//!   one writer, so seqs increase in commit order).
 //! - **Text filter**: see the `text` module; a Rust function doing Unicode case-insensitive
 //!   substring matching over viewer, sender, recipient and subject.
-//! - **Rate limits** live in memory (see [`SqliteStore::take_rate_token`][Store::take_rate_token]):
+//! - **Rate limits** live in memory, bounded in number ([`SqliteOptions::max_rate_buckets`]):
 //!   one SQLite file is served by one server process.
 //! - **Schema** migrations are versioned in code and tracked by `PRAGMA user_version`; a file
 //!   written by a newer viewlog, or by another program, is refused with
@@ -45,9 +47,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 use viewlog_store::{
-    Account, AccountId, Application, ApplicationKeyId, Binding, EventFilter, InsertOutcome, NewApplication,
-    NewBinding, NewRole, NewUser, PageRequest, Principal, RateDecision, RateKey, RatePolicy, Role, RoleId, Store,
-    StoreError, StoreResult, StoredEvent, UnixTime, User, UserId, ViewEvent,
+    Account, AccountId, Application, ApplicationKeyId, Binding, EventFilter, InsertOutcome, NewApplication, NewBinding,
+    NewRole, NewUser, PageRequest, Principal, RateDecision, RateKey, RatePolicy, Role, RoleId, Store, StoreError,
+    StoreResult, StoredEvent, UnixTime, User, UserId, ViewEvent,
 };
 
 use conn::{Conn, ConnConfig, Ctx, Durability, Kind, Pool, Stats};
@@ -63,11 +65,19 @@ pub struct SqliteOptions {
     pub busy_timeout: Duration,
     /// How many rate-limit buckets to keep in memory at the most (full ones are evicted first).
     pub max_rate_buckets: usize,
+    /// The writer connection's page cache in KiB (readers keep SQLite's default of 2 MiB).
+    /// Ingest touches the event-id index all over; a larger cache saves reads, not writes.
+    pub writer_cache_kib: u32,
 }
 
 impl Default for SqliteOptions {
     fn default() -> Self {
-        SqliteOptions { readers: 4, busy_timeout: Duration::from_secs(5), max_rate_buckets: 100_000 }
+        SqliteOptions {
+            readers: 4,
+            busy_timeout: Duration::from_secs(5),
+            max_rate_buckets: 100_000,
+            writer_cache_kib: 16 * 1024,
+        }
     }
 }
 
@@ -103,13 +113,15 @@ impl SqliteStore {
     /// or that a newer viewlog wrote.
     pub async fn open(path: impl AsRef<Path>, options: SqliteOptions) -> StoreResult<SqliteStore> {
         let path = path.as_ref().to_path_buf();
-        tokio::task::spawn_blocking(move || Self::open_blocking(path, options))
-            .await
-            .map_err(StoreError::backend)?
+        tokio::task::spawn_blocking(move || Self::open_blocking(path, options)).await.map_err(StoreError::backend)?
     }
 
     fn open_blocking(path: PathBuf, options: SqliteOptions) -> StoreResult<SqliteStore> {
-        let config = ConnConfig { path: path.clone(), busy_timeout: options.busy_timeout };
+        let config = ConnConfig {
+            path: path.clone(),
+            busy_timeout: options.busy_timeout,
+            writer_cache_kib: options.writer_cache_kib,
+        };
         let open = || -> Result<(Conn, Vec<Conn>), Fail> {
             let mut writer = Conn::open(&config, Kind::Writer)?;
             schema::migrate(&mut writer.db)?;
@@ -263,10 +275,8 @@ fn collect_roles(rows: rusqlite::Rows<'_>) -> rusqlite::Result<Vec<Role>> {
 
 /// `NotFound` unless the account exists.
 fn require_account(db: &rusqlite::Connection, account: AccountId) -> Result<(), Fail> {
-    let found = db
-        .prepare_cached("SELECT 1 FROM accounts WHERE id = ?1")?
-        .query_row([account.0], |_| Ok(()))
-        .optional()?;
+    let found =
+        db.prepare_cached("SELECT 1 FROM accounts WHERE id = ?1")?.query_row([account.0], |_| Ok(())).optional()?;
     found.ok_or_else(|| StoreError::NotFound(format!("account {account}")).into())
 }
 
@@ -363,8 +373,8 @@ impl Store for SqliteStore {
                 .prepare_cached("INSERT INTO roles (account_id, name, builtin) VALUES (?1, ?2, ?3) RETURNING id")?
                 .query_row(params![role.account_id.0, role.name, role.builtin], |r| r.get(0))
                 .map_err(conflict_as(|| format!("role {} in account {}", role.name, role.account_id)))?;
-            let mut insert = tx
-                .prepare_cached("INSERT INTO role_permissions (role_id, position, permission) VALUES (?1, ?2, ?3)")?;
+            let mut insert =
+                tx.prepare_cached("INSERT INTO role_permissions (role_id, position, permission) VALUES (?1, ?2, ?3)")?;
             for (position, permission) in role.permissions.iter().enumerate() {
                 insert.execute(params![id, position as i64, permission])?;
             }
@@ -393,9 +403,8 @@ impl Store for SqliteStore {
 
     async fn list_roles(&self, account: AccountId) -> StoreResult<Vec<Role>> {
         self.read(move |db, _| {
-            let mut stmt = db.prepare_cached(&format!(
-                "{ROLE_SELECT} WHERE r.account_id = ?1 ORDER BY r.name, r.id, p.position"
-            ))?;
+            let mut stmt =
+                db.prepare_cached(&format!("{ROLE_SELECT} WHERE r.account_id = ?1 ORDER BY r.name, r.id, p.position"))?;
             let roles = collect_roles(stmt.query([account.0])?)?;
             Ok(roles)
         })
@@ -416,10 +425,9 @@ impl Store for SqliteStore {
                     "INSERT INTO users (account_id, email, role_id, password_hash, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
                 )?
-                .query_row(
-                    params![user.account_id.0, email, user.role_id.map(|r| r.0), user.password_hash, now],
-                    |r| r.get(0),
-                )
+                .query_row(params![user.account_id.0, email, user.role_id.map(|r| r.0), user.password_hash, now], |r| {
+                    r.get(0)
+                })
                 .map_err(conflict_as(|| format!("user {email}")))?;
             Ok(User {
                 id: UserId(id),
@@ -484,7 +492,8 @@ impl Store for SqliteStore {
             if let Some(role) = role {
                 require_in_account(tx, "roles", "role", AccountId(account), role.0)?;
             }
-            tx.prepare_cached("UPDATE users SET role_id = ?2 WHERE id = ?1")?.execute(params![id.0, role.map(|r| r.0)])?;
+            tx.prepare_cached("UPDATE users SET role_id = ?2 WHERE id = ?1")?
+                .execute(params![id.0, role.map(|r| r.0)])?;
             Ok(())
         })
         .await
@@ -692,6 +701,8 @@ impl Store for SqliteStore {
     async fn remember_request(&self, access_key: &str, request_id: &str, expires_at: UnixTime) -> StoreResult<bool> {
         let (access_key, request_id) = (access_key.to_owned(), request_id.to_owned());
         let now = unix_now();
+        // synchronous=NORMAL (see the crate docs): a replay record lost to a power cut only
+        // re-opens the replay window of a request that was already answered.
         self.write(Durability::Normal, move |tx, _| {
             // A record that expired before now counts as absent: it is overwritten.
             let changed = tx
@@ -707,9 +718,9 @@ impl Store for SqliteStore {
     }
 
     async fn purge_requests(&self, now: UnixTime) -> StoreResult<u64> {
+        // Housekeeping of replay records: synchronous=NORMAL like their insertion.
         self.write(Durability::Normal, move |tx, _| {
-            let deleted =
-                tx.prepare_cached("DELETE FROM seen_requests WHERE expires_at < ?1")?.execute([now])?;
+            let deleted = tx.prepare_cached("DELETE FROM seen_requests WHERE expires_at < ?1")?.execute([now])?;
             Ok(deleted as u64)
         })
         .await

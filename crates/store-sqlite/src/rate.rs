@@ -9,6 +9,9 @@ use std::sync::Mutex;
 
 use viewlog_store::{RateDecision, RateKey, RatePolicy};
 
+/// Below this, a difference in tokens or milliseconds is rounding error.
+const EPSILON: f64 = 1e-6;
+
 /// One key's bucket.
 #[derive(Debug, Clone, Copy)]
 struct Bucket {
@@ -18,14 +21,14 @@ struct Bucket {
     last_ms: i64,
     /// The policy of the last request, to tell when the bucket is full again.
     capacity: f64,
-    refill_per_ms: f64,
+    refill_per_sec: f64,
 }
 
 impl Bucket {
     /// Whether the bucket is full at `now_ms` (and so indistinguishable from a new one).
     fn full_at(&self, now_ms: i64) -> bool {
         let elapsed = now_ms.saturating_sub(self.last_ms).max(0) as f64;
-        self.tokens + elapsed * self.refill_per_ms >= self.capacity
+        self.tokens + elapsed * self.refill_per_sec / 1000.0 >= self.capacity
     }
 }
 
@@ -50,29 +53,34 @@ impl RateLimiter {
     /// Takes one token from `key`'s bucket (created full), refilled up to `now_ms`.
     pub(crate) fn take(&self, key: &RateKey, policy: RatePolicy, now_ms: i64) -> RateDecision {
         let capacity = policy.capacity as f64;
-        let refill_per_ms = if policy.refill_per_sec.is_finite() && policy.refill_per_sec > 0.0 {
-            policy.refill_per_sec / 1000.0
-        } else {
-            0.0
-        };
+        let refill_per_sec =
+            if policy.refill_per_sec.is_finite() && policy.refill_per_sec > 0.0 { policy.refill_per_sec } else { 0.0 };
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if !buckets.contains_key(key) && buckets.len() >= self.max_buckets {
             evict(&mut buckets, now_ms, self.max_buckets);
         }
         let bucket = match buckets.get_mut(key) {
             Some(bucket) => bucket,
-            None => buckets
-                .entry(key.clone())
-                .or_insert(Bucket { tokens: capacity, last_ms: now_ms, capacity, refill_per_ms }),
+            None => buckets.entry(key.clone()).or_insert(Bucket {
+                tokens: capacity,
+                last_ms: now_ms,
+                capacity,
+                refill_per_sec,
+            }),
         };
         // Refill for the time passed; a clock that went back refills nothing.
         if now_ms > bucket.last_ms {
-            bucket.tokens += (now_ms - bucket.last_ms) as f64 * refill_per_ms;
+            bucket.tokens += (now_ms - bucket.last_ms) as f64 * refill_per_sec / 1000.0;
             bucket.last_ms = now_ms;
+        }
+        // Keep rounding error from costing a whole token (0.4 + 0.6 must make 1).
+        let nearest = bucket.tokens.round();
+        if (bucket.tokens - nearest).abs() < EPSILON {
+            bucket.tokens = nearest;
         }
         bucket.tokens = bucket.tokens.min(capacity);
         bucket.capacity = capacity;
-        bucket.refill_per_ms = refill_per_ms;
+        bucket.refill_per_sec = refill_per_sec;
 
         let allowed = bucket.tokens >= 1.0;
         if allowed {
@@ -81,12 +89,12 @@ impl RateLimiter {
         let tokens = bucket.tokens.max(0.0);
         let reset_ms = if tokens >= capacity {
             0
-        } else if refill_per_ms == 0.0 {
+        } else if refill_per_sec == 0.0 {
             // Nothing is ever added back.
             u64::MAX
         } else {
             let missing = tokens.floor() + 1.0 - tokens;
-            (missing / refill_per_ms).ceil() as u64
+            ((missing * 1000.0 / refill_per_sec) - EPSILON).ceil().max(1.0) as u64
         };
         RateDecision { allowed, limit: policy.capacity, remaining: tokens.floor() as u64, reset_ms }
     }

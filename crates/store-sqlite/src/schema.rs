@@ -132,35 +132,46 @@ pub(crate) fn current_version() -> i64 {
     MIGRATIONS.len() as i64
 }
 
-/// Brings the database up to [`current_version`], refusing files that are not viewlog's or that
-/// a newer viewlog wrote.
+/// Checks that the file is an empty database or viewlog's at a version this code knows; returns
+/// that version. Runs before anything is written, so a refused file is left as it was.
+pub(crate) fn check(db: &Connection) -> Result<i64, Fail> {
+    let app_id: i32 = db.pragma_query_value(None, "application_id", |r| r.get(0))?;
+    let version: i64 = db.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if app_id != 0 && app_id != APPLICATION_ID {
+        return Err(StoreError::Corrupt(format!("not a viewlog database (application_id {app_id:#x})")).into());
+    }
+    if version > current_version() {
+        return Err(StoreError::Corrupt(format!(
+            "the schema is at version {version}, newer than this viewlog knows ({}); upgrade viewlog",
+            current_version()
+        ))
+        .into());
+    }
+    if version < 0 {
+        return Err(StoreError::Corrupt(format!("negative schema version {version}")).into());
+    }
+    if version == 0 {
+        let tables: i64 = db.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
+        if tables != 0 {
+            return Err(StoreError::Corrupt("not a viewlog database (it has tables of its own)".into()).into());
+        }
+    }
+    Ok(version)
+}
+
+/// Brings the database up to [`current_version`], one migration per transaction; refuses what
+/// [`check`] refuses. Safe against another process migrating at the same time: the version is
+/// read again inside each `BEGIN IMMEDIATE`.
 pub(crate) fn migrate(db: &mut Connection) -> Result<(), Fail> {
     loop {
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let app_id: i32 = tx.pragma_query_value(None, "application_id", |r| r.get(0))?;
-        let version: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        if app_id != 0 && app_id != APPLICATION_ID {
-            return Err(StoreError::Corrupt(format!("not a viewlog database (application_id {app_id:#x})")).into());
-        }
-        if version > current_version() {
-            return Err(StoreError::Corrupt(format!(
-                "the schema is at version {version}, newer than this viewlog knows ({}); upgrade viewlog",
-                current_version()
-            ))
-            .into());
-        }
-        if version == 0 {
-            let tables: i64 = tx.query_row("SELECT count(*) FROM sqlite_schema", [], |r| r.get(0))?;
-            if tables != 0 {
-                return Err(StoreError::Corrupt("not a viewlog database (it has tables of its own)".into()).into());
-            }
-        }
+        let version = check(&tx)?;
         if version == current_version() {
             tx.commit()?;
             return Ok(());
         }
-        let index = usize::try_from(version)
-            .map_err(|_| StoreError::Corrupt(format!("negative schema version {version}")))?;
+        let index =
+            usize::try_from(version).map_err(|_| StoreError::Corrupt(format!("negative schema version {version}")))?;
         tx.execute_batch(MIGRATIONS[index])?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;

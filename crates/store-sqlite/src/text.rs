@@ -32,7 +32,9 @@ pub(crate) fn register(db: &Connection) -> rusqlite::Result<()> {
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC | FunctionFlags::SQLITE_INNOCUOUS,
         |ctx| {
             let needle = match ctx.get_raw(0) {
-                ValueRef::Text(t) => std::str::from_utf8(t).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?,
+                ValueRef::Text(t) => {
+                    std::str::from_utf8(t).map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?
+                }
                 _ => return Ok(true),
             };
             for i in 1..5 {
@@ -68,8 +70,7 @@ fn ascii_contains(hay: &[u8], needle: &[u8]) -> bool {
     if needle.len() > hay.len() {
         return false;
     }
-    hay.windows(needle.len())
-        .any(|window| window.iter().zip(needle).all(|(h, n)| h.to_ascii_lowercase() == *n))
+    hay.windows(needle.len()).any(|window| window.iter().zip(needle).all(|(h, n)| h.to_ascii_lowercase() == *n))
 }
 
 #[cfg(test)]
