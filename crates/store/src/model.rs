@@ -314,6 +314,8 @@ pub enum RateKey {
     User(UserId),
     /// A client address, for requests refused before a user is known.
     Address(String),
+    /// An API 2.0 client.
+    ApiClient(String),
 }
 
 /// The answer of the rate limiter.
@@ -336,4 +338,97 @@ pub struct RatePolicy {
     pub capacity: u64,
     /// Tokens added back per second.
     pub refill_per_sec: f64,
+}
+
+/// An account's sign-in settings (Mimecast's "authentication profile").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuthProfile {
+    /// How long a binding created by sign-in lives, in seconds; `None`: it never lapses.
+    pub binding_ttl: Option<i64>,
+    /// How many bindings one user may hold; signing in at the cap removes the user's oldest.
+    pub max_bindings_per_user: u32,
+}
+
+impl Default for AuthProfile {
+    fn default() -> Self {
+        AuthProfile { binding_ttl: Some(3 * 86_400), max_bindings_per_user: 10 }
+    }
+}
+
+/// Failed sign-ins recorded against one key (a user's address or a client address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LoginFailures {
+    /// Failures since the record was last cleared.
+    pub count: u32,
+    /// When the first of them happened.
+    pub first_at: UnixTime,
+    /// When the last of them happened.
+    pub last_at: UnixTime,
+}
+
+/// An API 2.0 client: an OAuth client id and the hash of its secret, acting with one role.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiClient {
+    /// The public client id; unique across all accounts.
+    pub client_id: String,
+    /// The account the client belongs to.
+    pub account_id: AccountId,
+    /// The role whose permissions the client's tokens carry.
+    pub role_id: RoleId,
+    /// A display name.
+    pub name: String,
+    /// SHA-256 of the client secret, hex (the secret is random, so a fast hash suffices).
+    #[serde(skip_serializing)]
+    pub secret_hash: String,
+    /// A revoked client gets no tokens, and its tokens stop working.
+    pub revoked: bool,
+    /// When the client was registered.
+    pub created_at: UnixTime,
+}
+
+/// What it takes to register an API 2.0 client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiClient {
+    /// The public client id.
+    pub client_id: String,
+    /// The account.
+    pub account_id: AccountId,
+    /// The role its tokens act with.
+    pub role_id: RoleId,
+    /// A display name.
+    pub name: String,
+    /// SHA-256 of the client secret, hex.
+    pub secret_hash: String,
+}
+
+/// An API 2.0 bearer token, kept only as a hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccessToken {
+    /// SHA-256 of the token, hex.
+    pub token_hash: String,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// When it was issued.
+    pub issued_at: UnixTime,
+    /// When it stops working.
+    pub expires_at: UnixTime,
+    /// A revoked token stops working at once.
+    pub revoked: bool,
+}
+
+/// Everything a bearer-token check needs, read in one go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenPrincipal {
+    /// The token.
+    pub token: AccessToken,
+    /// The client it was issued to.
+    pub client: ApiClient,
+    /// The client's account.
+    pub account: Account,
+    /// The permissions of the client's role.
+    pub permissions: Vec<String>,
 }
