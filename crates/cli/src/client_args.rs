@@ -80,6 +80,13 @@ pub struct Profile {
     /// See `--client-secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_secret: Option<String>,
+    /// The address `viewlog login` signed in as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// The password, kept only with `viewlog login --save-password`, so that an expired
+    /// binding (418) is refreshed without asking.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password: Option<String>,
 }
 
 /// The profiles file.
@@ -196,7 +203,12 @@ impl ClientArgs {
         };
         let credentials = credentials(&p)?;
         let retry = RetryPolicy { max_attempts: self.max_attempts.max(1), ..Default::default() };
-        Ok(Client::with_retry(&base_url, credentials, retry)?)
+        let client = Client::with_retry(&base_url, credentials, retry)?;
+        let password = std::env::var("VIEWLOG_PASSWORD").ok().or(p.password.clone());
+        Ok(match (p.email.clone(), password) {
+            (Some(email), Some(password)) => client.with_password_refresh(email, Secret::new(password)),
+            _ => client,
+        })
     }
 }
 

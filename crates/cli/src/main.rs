@@ -9,7 +9,9 @@ mod settings;
 mod timearg;
 
 use clap::{Parser, Subcommand};
-use commands::admin::{AccountCmd, AdminArgs, AdminCmd, AppCmd, KeyCmd, RoleCmd, UserCmd};
+use commands::admin::{
+    AccountCmd, AdminArgs, AdminCmd, ApiClientCmd, AppCmd, AuthProfileCmd, KeyCmd, RoleCmd, UserCmd,
+};
 
 /// A Mimecast-compatible archive view-log server, client and collector.
 #[derive(Debug, Parser)]
@@ -31,6 +33,10 @@ enum Command {
     Logs(commands::logs::LogsCmd),
     /// Collect view logs continuously into NDJSON or syslog, resuming from a checkpoint.
     Sync(commands::sync::SyncCmd),
+    /// Sign in with a password (API 1.0 login) and keep the key binding in a profile.
+    Login(commands::login::LoginCmd),
+    /// End a profile's key binding (API 1.0 logout).
+    Logout(commands::login::LogoutCmd),
     /// Save, list and delete named servers and credentials for `logs` and `sync`.
     Profile {
         #[command(subcommand)]
@@ -71,6 +77,20 @@ enum Command {
         #[command(flatten)]
         args: AdminArgs,
     },
+    /// Manage API 2.0 clients (client id + secret, for bearer tokens).
+    ApiClient {
+        #[command(subcommand)]
+        cmd: ApiClientCmd,
+        #[command(flatten)]
+        args: AdminArgs,
+    },
+    /// Show or change an account's sign-in settings (binding time to live, bindings per user).
+    AuthProfile {
+        #[command(subcommand)]
+        cmd: AuthProfileCmd,
+        #[command(flatten)]
+        args: AdminArgs,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -105,10 +125,20 @@ async fn run(command: Command) -> anyhow::Result<()> {
             commands::sync::run(cmd).await
         }
         Command::Profile { cmd } => commands::profile::run(cmd),
+        Command::Login(cmd) => {
+            logging::init("text");
+            commands::login::login(cmd).await
+        }
+        Command::Logout(cmd) => {
+            logging::init("text");
+            commands::login::logout(cmd).await
+        }
         Command::Account { cmd, args } => commands::admin::run(AdminCmd::Account(cmd), args).await,
         Command::Role { cmd, args } => commands::admin::run(AdminCmd::Role(cmd), args).await,
         Command::User { cmd, args } => commands::admin::run(AdminCmd::User(cmd), args).await,
         Command::App { cmd, args } => commands::admin::run(AdminCmd::App(cmd), args).await,
         Command::Key { cmd, args } => commands::admin::run(AdminCmd::Key(cmd), args).await,
+        Command::ApiClient { cmd, args } => commands::admin::run(AdminCmd::ApiClient(cmd), args).await,
+        Command::AuthProfile { cmd, args } => commands::admin::run(AdminCmd::AuthProfile(cmd), args).await,
     }
 }

@@ -63,6 +63,18 @@ pub struct ServeArgs {
     /// Log format: `text` or `json`. [default: text]
     #[arg(long, env = "VIEWLOG_LOG_FORMAT")]
     pub log_format: Option<String>,
+    /// The web console's origin, the only one browsers may call the API from (CORS).
+    #[arg(long, env = "VIEWLOG_CONSOLE_ORIGIN")]
+    pub console_origin: Option<String>,
+    /// Failed sign-ins allowed before they are slowed down. [default: 3]
+    #[arg(long, env = "VIEWLOG_LOGIN_FREE_ATTEMPTS")]
+    pub login_free_attempts: Option<u32>,
+    /// Failed sign-ins from one client address before it is locked out. [default: 10]
+    #[arg(long, env = "VIEWLOG_LOGIN_LOCKOUT_AFTER")]
+    pub login_lockout_after: Option<u32>,
+    /// How long a lock-out lasts (and failures are remembered), in seconds. [default: 900]
+    #[arg(long, env = "VIEWLOG_LOGIN_LOCKOUT_SECS")]
+    pub login_lockout_secs: Option<u64>,
     /// Inject faults for testing collectors, e.g. `429=0.1,500=0.05,418=0.01,slow=0.1,slow-ms=2000,drop=0.05`
     /// (shares of API requests).
     #[arg(long, env = "VIEWLOG_FAULTS")]
@@ -97,6 +109,14 @@ pub struct FileConfig {
     pub sqlite_readers: Option<usize>,
     /// See `--log-format`.
     pub log_format: Option<String>,
+    /// See `--console-origin`.
+    pub console_origin: Option<String>,
+    /// See `--login-free-attempts`.
+    pub login_free_attempts: Option<u32>,
+    /// See `--login-lockout-after`.
+    pub login_lockout_after: Option<u32>,
+    /// See `--login-lockout-secs`.
+    pub login_lockout_secs: Option<u64>,
 }
 
 /// Reads the configuration file, if one is named.
@@ -185,6 +205,18 @@ pub fn server_config(args: &ServeArgs, file: &FileConfig) -> Result<(ServerConfi
             .max_concurrent_queries
             .or(file.max_concurrent_queries)
             .unwrap_or(core_defaults.max_concurrent_queries),
+        login: viewlog_core::throttle::LoginThrottle {
+            free_attempts: args
+                .login_free_attempts
+                .or(file.login_free_attempts)
+                .unwrap_or(core_defaults.login.free_attempts),
+            lockout_after: args
+                .login_lockout_after
+                .or(file.login_lockout_after)
+                .unwrap_or(core_defaults.login.lockout_after),
+            lockout: args.login_lockout_secs.or(file.login_lockout_secs).unwrap_or(core_defaults.login.lockout),
+            ..core_defaults.login
+        },
     };
     let faults = match &args.faults {
         Some(spec) => viewlog_server::faults::Faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?,
@@ -192,6 +224,7 @@ pub fn server_config(args: &ServeArgs, file: &FileConfig) -> Result<(ServerConfi
     };
     let config = ServerConfig {
         faults,
+        console_origin: args.console_origin.clone().or_else(|| file.console_origin.clone()),
         listen: args.listen.or(file.listen).unwrap_or(defaults.listen),
         public_base_url: args.public_base_url.clone().or_else(|| file.public_base_url.clone()),
         trust_forwarded: args.trust_forwarded.or(file.trust_forwarded).unwrap_or(false),

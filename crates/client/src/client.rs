@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Mutex;
 use viewlog_protocol::codes::ErrorCode;
 use viewlog_protocol::envelope::{Envelope, ErrorDetail};
+use viewlog_protocol::secret::Secret;
 use viewlog_protocol::{dates, signing};
 
 /// A renewable API 2.0 bearer token.
@@ -32,6 +33,8 @@ pub struct Client {
     token: Mutex<Option<BearerToken>>,
     /// The server's clock minus ours, in seconds, from the last `Date` header seen.
     clock_offset: AtomicI64,
+    /// The address and password that may refresh an expired binding (API 1.0).
+    refresh: Option<(String, Secret)>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +88,7 @@ impl Client {
             retry,
             token: Mutex::new(None),
             clock_offset: AtomicI64::new(0),
+            refresh: None,
         })
     }
 
@@ -93,6 +97,13 @@ impl Client {
     /// this clock, so that a fast local clock never asks for the future.
     pub fn server_now(&self) -> i64 {
         unix_now() + self.clock_offset.load(Ordering::Relaxed)
+    }
+
+    /// Lets the client refresh its binding by itself when the server answers 418 (binding
+    /// expired), by signing in again with this address and password (API 1.0 only).
+    pub fn with_password_refresh(mut self, email: String, password: Secret) -> Self {
+        self.refresh = Some((email, password));
+        self
     }
 
     /// The base URL requests go to.
@@ -107,6 +118,7 @@ impl Client {
         let body = serde_json::to_vec(body).map_err(|e| ClientError::Config(e.to_string()))?;
         let mut attempt = 0;
         let mut refreshed_token = false;
+        let mut refreshed_binding = false;
         loop {
             attempt += 1;
             match self.attempt(path, &body, attempt).await {
@@ -118,6 +130,11 @@ impl Client {
                     tracing::info!("bearer token expired; fetching a new one");
                     *self.token.lock().await = None;
                     refreshed_token = true;
+                    attempt -= 1;
+                }
+                Attempt::Done(Err(ClientError::BindingExpired)) if !refreshed_binding && self.refresh.is_some() => {
+                    refreshed_binding = true;
+                    self.refresh_binding().await?;
                     attempt -= 1;
                 }
                 Attempt::Done(result) => return result,
@@ -222,6 +239,19 @@ impl Client {
                 }
             }
         }
+    }
+
+    /// Signs in again to refresh the binding (same keys, new expiry).
+    async fn refresh_binding(&self) -> Result<(), ClientError> {
+        let (Some((email, password)), Credentials::V1(c)) = (&self.refresh, &self.credentials) else {
+            return Err(ClientError::BindingExpired);
+        };
+        tracing::info!(access_key = %c.access_key, "binding expired; refreshing it by signing in again");
+        let binding = crate::login::login(&self.base_url, &c.app_id, email, password, Some(&c.access_key)).await?;
+        if binding.access_key != c.access_key {
+            return Err(ClientError::Config("the server refreshed another binding than the one in use".into()));
+        }
+        Ok(())
     }
 
     async fn headers(&self, path: &str) -> Result<HeaderMap, ClientError> {

@@ -12,6 +12,7 @@ pub mod client;
 pub mod credentials;
 pub mod error;
 pub mod fingerprint;
+pub mod login;
 pub mod region;
 pub mod retry;
 pub mod sync;

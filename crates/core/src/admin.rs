@@ -30,6 +30,15 @@ pub struct IssuedBinding {
     pub secret_key: Secret,
 }
 
+/// A newly registered API 2.0 client with its secret, shown once.
+#[derive(Debug)]
+pub struct IssuedApiClient {
+    /// The stored client.
+    pub client: viewlog_store::ApiClient,
+    /// The client secret in the clear.
+    pub client_secret: Secret,
+}
+
 /// Administration over one store.
 #[derive(Debug)]
 pub struct Admin<S> {
@@ -170,8 +179,11 @@ impl<S: Store> Admin<S> {
     /// Sets or clears a user's role.
     pub async fn set_user_role(&self, email: &str, role: Option<&str>) -> Result<User, AdminError> {
         let user = self.user(email).await?;
-        let account =
-            self.store.account(user.account_id).await?.ok_or_else(|| AdminError::NotFound("the user's account".into()))?;
+        let account = self
+            .store
+            .account(user.account_id)
+            .await?
+            .ok_or_else(|| AdminError::NotFound("the user's account".into()))?;
         let role_id = match role {
             Some(r) => Some(self.role(&account, r).await?.id),
             None => None,
@@ -249,6 +261,67 @@ impl<S: Store> Admin<S> {
             viewlog_store::StoreError::NotFound(_) => not_found("key binding", access_key),
             other => other.into(),
         })
+    }
+}
+
+impl<S: Store> Admin<S> {
+    /// Registers an API 2.0 client acting with one of the account's roles; its secret is
+    /// returned once, in the clear.
+    pub async fn create_api_client(
+        &self,
+        account: &str,
+        name: &str,
+        role: &str,
+    ) -> Result<IssuedApiClient, AdminError> {
+        let account = self.account(account).await?;
+        let role = self.role(&account, role).await?;
+        let secret = crate::oauth::random_secret();
+        let new = viewlog_store::NewApiClient {
+            client_id: credentials::new_app_id(),
+            account_id: account.id,
+            role_id: role.id,
+            name: name.trim().to_owned(),
+            secret_hash: crate::oauth::token_hash(&secret),
+        };
+        let client = self.store.create_api_client(new, now()).await.map_err(conflict_as_invalid)?;
+        Ok(IssuedApiClient { client, client_secret: Secret::new(secret) })
+    }
+
+    /// The account's API 2.0 clients.
+    pub async fn list_api_clients(&self, account: &str) -> Result<Vec<viewlog_store::ApiClient>, AdminError> {
+        let account = self.account(account).await?;
+        Ok(self.store.list_api_clients(account.id).await?)
+    }
+
+    /// Revokes an API 2.0 client and its tokens.
+    pub async fn revoke_api_client(&self, client_id: &str) -> Result<(), AdminError> {
+        self.store.revoke_api_client(client_id).await.map_err(|e| match e {
+            viewlog_store::StoreError::NotFound(_) => not_found("API client", client_id),
+            other => other.into(),
+        })
+    }
+
+    /// The account's authentication profile.
+    pub async fn auth_profile(&self, account: &str) -> Result<viewlog_store::AuthProfile, AdminError> {
+        let account = self.account(account).await?;
+        Ok(self.store.auth_profile(account.id).await?)
+    }
+
+    /// Sets the account's authentication profile.
+    pub async fn set_auth_profile(
+        &self,
+        account: &str,
+        profile: viewlog_store::AuthProfile,
+    ) -> Result<viewlog_store::AuthProfile, AdminError> {
+        if profile.max_bindings_per_user == 0 {
+            return Err(AdminError::Invalid("a user must be allowed at least one binding".into()));
+        }
+        if profile.binding_ttl.is_some_and(|t| t <= 0) {
+            return Err(AdminError::Invalid("a binding time to live must be positive".into()));
+        }
+        let acct = self.account(account).await?;
+        self.store.set_auth_profile(acct.id, profile).await?;
+        self.auth_profile(account).await
     }
 }
 

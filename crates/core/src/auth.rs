@@ -41,12 +41,30 @@ pub struct AuthOutcome {
     pub result: Result<Verified, ApiError>,
 }
 
-/// A caller whose signature, binding, request id and quota were checked.
-#[derive(Debug)]
-pub struct Verified {
-    principal: Principal,
+/// Who a verified request acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    /// An API 1.0 key binding of a user.
+    Binding {
+        /// The binding's access key.
+        access_key: String,
+        /// The user it acts for.
+        user_id: viewlog_store::UserId,
+    },
+    /// An API 2.0 client with a bearer token.
+    ApiClient {
+        /// The client id.
+        client_id: String,
+    },
 }
 
+/// A caller whose credentials, request id (API 1.0) and quota were checked.
+#[derive(Debug)]
+pub struct Verified {
+    account: viewlog_store::Account,
+    permissions: Vec<String>,
+    caller: Caller,
+}
 /// Permission to read one account's view logs.
 #[derive(Debug, Clone, Copy)]
 pub struct ReadGrant {
@@ -74,14 +92,19 @@ impl EditGrant {
 }
 
 impl Verified {
-    /// The verified principal.
-    pub fn principal(&self) -> &Principal {
-        &self.principal
+    /// Who the request acts for.
+    pub fn caller(&self) -> &Caller {
+        &self.caller
+    }
+
+    /// The caller's account.
+    pub fn account(&self) -> &viewlog_store::Account {
+        &self.account
     }
 
     fn require(&self, permission: &'static str) -> Result<AccountId, ApiError> {
-        if self.principal.permissions.iter().any(|p| p == permission) {
-            Ok(self.principal.account.id)
+        if self.permissions.iter().any(|p| p == permission) {
+            Ok(self.account.id)
         } else {
             Err(ApiError::Forbidden(permission))
         }
@@ -138,13 +161,18 @@ impl<S: Store> Service<S> {
     /// Authenticates a signed request (everything but the permission, which the operation asks
     /// for with [`Verified::grant_read`] or [`Verified::grant_edit`]).
     pub async fn authenticate(&self, req: &SignedRequest<'_>, now: UnixTime) -> AuthOutcome {
+        if let Some(token) = req.authorization.and_then(bearer_token) {
+            return self.authenticate_bearer(token, req.client_addr, now).await;
+        }
         match self.verify_signature(req, now).await {
             Ok(principal) => self.after_signature(principal, req, now).await,
             Err(error) => {
                 // Refused before a user is known: the client address pays, so that a flood of
                 // bad signatures is throttled too.
                 match self.charge(RateKey::Address(req.client_addr.to_owned())).await {
-                    Ok(rate) if !rate.allowed => AuthOutcome { rate: Some(rate), result: Err(ApiError::RateLimited(rate)) },
+                    Ok(rate) if !rate.allowed => {
+                        AuthOutcome { rate: Some(rate), result: Err(ApiError::RateLimited(rate)) }
+                    }
                     Ok(rate) => AuthOutcome { rate: Some(rate), result: Err(error) },
                     Err(e) => AuthOutcome { rate: None, result: Err(e) },
                 }
@@ -184,7 +212,8 @@ impl<S: Store> Service<S> {
         }
         let secret = open(&self.vault, &principal.binding.secret_key_sealed, &principal.binding.access_key)?;
         let app_key = open(&self.vault, &app.app_key_sealed, &app.app_id)?;
-        let secret = signing::decode_secret_key(secret.expose()).map_err(|_| ApiError::Internal("stored secret key is not base64".into()))?;
+        let secret = signing::decode_secret_key(secret.expose())
+            .map_err(|_| ApiError::Internal("stored secret key is not base64".into()))?;
         let uris: Vec<&str> = req.uris.iter().map(String::as_str).collect();
         if !signing::verify(&secret, h.date, h.request_id, &uris, app_key.expose(), h.signature) {
             return Err(ApiError::InvalidSignature);
@@ -217,19 +246,64 @@ impl<S: Store> Service<S> {
         // The date parsed before the signature was checked.
         let date = dates::parse_header_date(date).unwrap_or(now);
         let keep_until = date.max(now) + self.config.clock_skew.as_secs() as i64;
-        let fresh = self.store.remember_request(&principal.binding.access_key, request_id.trim(), keep_until).await?;
+        let fresh =
+            self.store.remember_request(&principal.binding.access_key, request_id.trim(), keep_until, now).await?;
         if !fresh {
             return Err(ApiError::DuplicateRequestId);
         }
         if !rate.allowed {
             return Err(ApiError::RateLimited(rate));
         }
-        Ok(Verified { principal })
+        Ok(Verified {
+            caller: Caller::Binding { access_key: principal.binding.access_key.clone(), user_id: principal.user.id },
+            account: principal.account,
+            permissions: principal.permissions,
+        })
+    }
+
+    /// API 2.0: `Authorization: Bearer {token}`. An unknown, expired or revoked token (or one of a
+    /// revoked client or disabled account) is `token_expired`; the client's bucket pays.
+    async fn authenticate_bearer(&self, token: &str, client_addr: &str, now: UnixTime) -> AuthOutcome {
+        let found = match self.store.token_principal(&crate::oauth::token_hash(token)).await {
+            Ok(found) => found,
+            Err(e) => return AuthOutcome { rate: None, result: Err(e.into()) },
+        };
+        let Some(tp) = found
+            .filter(|tp| !tp.token.revoked && tp.token.expires_at > now && !tp.client.revoked && !tp.account.disabled)
+        else {
+            return match self.charge(RateKey::Address(client_addr.to_owned())).await {
+                Ok(rate) if !rate.allowed => AuthOutcome { rate: Some(rate), result: Err(ApiError::RateLimited(rate)) },
+                Ok(rate) => AuthOutcome { rate: Some(rate), result: Err(ApiError::TokenExpired) },
+                Err(e) => AuthOutcome { rate: None, result: Err(e) },
+            };
+        };
+        let rate = match self.charge(RateKey::ApiClient(tp.client.client_id.clone())).await {
+            Ok(rate) => rate,
+            Err(e) => return AuthOutcome { rate: None, result: Err(e) },
+        };
+        if !rate.allowed {
+            return AuthOutcome { rate: Some(rate), result: Err(ApiError::RateLimited(rate)) };
+        }
+        let verified = Verified {
+            caller: Caller::ApiClient { client_id: tp.client.client_id.clone() },
+            account: tp.account,
+            permissions: tp.permissions,
+        };
+        AuthOutcome { rate: Some(rate), result: Ok(verified) }
     }
 }
 
+/// The token of `Authorization: Bearer {token}`, if that is the scheme.
+fn bearer_token(authorization: &str) -> Option<&str> {
+    let value = authorization.trim();
+    let (scheme, token) = value.split_once(char::is_whitespace)?;
+    (scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty()).then(|| token.trim())
+}
+
 fn open(vault: &Vault, sealed: &[u8], context: &str) -> Result<crate::Secret, ApiError> {
-    vault.open_secret(sealed, context).map_err(|e| ApiError::Internal(format!("{e} (is this the master key the keys were issued under?)")))
+    vault
+        .open_secret(sealed, context)
+        .map_err(|e| ApiError::Internal(format!("{e} (is this the master key the keys were issued under?)")))
 }
 
 /// The current time in milliseconds since the Unix epoch.

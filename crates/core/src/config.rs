@@ -14,6 +14,8 @@ pub struct CoreConfig {
     pub query_deadline: Duration,
     /// How many store queries may run at once; further ones wait up to the deadline (default 8).
     pub max_concurrent_queries: usize,
+    /// How failed sign-ins are slowed down.
+    pub login: crate::throttle::LoginThrottle,
 }
 
 impl Default for CoreConfig {
@@ -23,6 +25,7 @@ impl Default for CoreConfig {
             rate: RatePolicy { capacity: 1000, refill_per_sec: 20.0 },
             query_deadline: Duration::from_secs(10),
             max_concurrent_queries: 8,
+            login: crate::throttle::LoginThrottle::default(),
         }
     }
 }

@@ -41,6 +41,25 @@ pub enum ApiError {
     /// The server is at its bound of concurrent queries, or a query passed its deadline.
     #[error("service unavailable: {0}")]
     Unavailable(&'static str),
+    /// An API 2.0 bearer token is unknown, expired or revoked.
+    #[error("token expired or revoked")]
+    TokenExpired,
+    /// A sign-in failed (wrong address or password), or is refused while throttled; the number
+    /// of seconds to wait before the next attempt is worth making, if any.
+    #[error("authentication failed")]
+    AuthenticationFailed {
+        /// Seconds until another attempt is considered (`Retry-After`).
+        retry_after: Option<u64>,
+    },
+    /// The user has no password, so Basic-Cloud sign-in is impossible.
+    #[error("authentication type not supported")]
+    AuthenticationTypeNotSupported,
+    /// Unknown or revoked API 2.0 client, or a wrong secret.
+    #[error("invalid client")]
+    InvalidClient,
+    /// A grant type other than `client_credentials`.
+    #[error("unsupported grant type")]
+    UnsupportedGrantType,
     /// A fault on our side (details go to the log only).
     #[error("internal error: {0}")]
     Internal(String),
@@ -70,6 +89,11 @@ impl ApiError {
             ApiError::MalformedBody(_) => ErrorCode::ErrValidationMalformedBody,
             ApiError::Unavailable(_) => ErrorCode::ErrServiceUnavailable,
             ApiError::Internal(_) => ErrorCode::ErrInternal,
+            ApiError::TokenExpired => ErrorCode::TokenExpired,
+            ApiError::AuthenticationFailed { .. } => ErrorCode::ErrXdkAuthenticationFailed,
+            ApiError::AuthenticationTypeNotSupported => ErrorCode::ErrAuthenticationTypeNotSupported,
+            ApiError::InvalidClient => ErrorCode::InvalidClient,
+            ApiError::UnsupportedGrantType => ErrorCode::UnsupportedGrantType,
         }
     }
 
@@ -84,10 +108,19 @@ impl ApiError {
             ApiError::Invalid(fails) => fails.clone(),
             ApiError::MissingCredentials(what) => vec![Fail::one(
                 None,
-                ErrorDetail::with_message(ErrorCode::ErrXdkMissingCredentials, format!("0001 Missing Credentials: {what}")),
+                ErrorDetail::with_message(
+                    ErrorCode::ErrXdkMissingCredentials,
+                    format!("0001 Missing Credentials: {what}"),
+                ),
             )],
             ApiError::DeveloperKey => {
-                vec![Fail::one(None, ErrorDetail::with_message(ErrorCode::ErrDeveloperKey, "App ID is invalid: unknown or disabled application"))]
+                vec![Fail::one(
+                    None,
+                    ErrorDetail::with_message(
+                        ErrorCode::ErrDeveloperKey,
+                        "App ID is invalid: unknown or disabled application",
+                    ),
+                )]
             }
             ApiError::MalformedBody(reason) => vec![Fail::one(
                 None,
@@ -105,9 +138,28 @@ impl ApiError {
             )],
             ApiError::Unavailable(why) => vec![Fail::one(
                 None,
-                ErrorDetail::with_message(ErrorCode::ErrServiceUnavailable, format!("Service unavailable: {why}; try again")),
+                ErrorDetail::with_message(
+                    ErrorCode::ErrServiceUnavailable,
+                    format!("Service unavailable: {why}; try again"),
+                ),
+            )],
+            ApiError::AuthenticationFailed { retry_after: Some(secs) } => vec![Fail::one(
+                None,
+                ErrorDetail::with_message(
+                    ErrorCode::ErrXdkAuthenticationFailed,
+                    format!("0009 Authentication failed; try again in {secs} seconds"),
+                ),
             )],
             other => vec![Fail::one(None, ErrorDetail::new(other.code()))],
+        }
+    }
+
+    /// Seconds a client should wait before trying again (`Retry-After`), where that is known.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::AuthenticationFailed { retry_after } => *retry_after,
+            ApiError::RateLimited(rate) => Some(rate.reset_ms.div_ceil(1000)),
+            _ => None,
         }
     }
 

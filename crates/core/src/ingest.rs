@@ -58,7 +58,11 @@ fn boolean(obj: &Map<String, Value>, name: &str, errors: &mut Vec<ErrorDetail>) 
             "true" | "1" | "yes" => true,
             "false" | "0" | "no" | "" => false,
             _ => {
-                errors.push(invalid(ErrorCode::ErrValidationInvalidValue, name, format!("{name} must be true or false")));
+                errors.push(invalid(
+                    ErrorCode::ErrValidationInvalidValue,
+                    name,
+                    format!("{name} must be true or false"),
+                ));
                 false
             }
         },
@@ -88,7 +92,10 @@ fn date(obj: &Map<String, Value>, name: &str, errors: &mut Vec<ErrorDetail>) -> 
 /// object with the same field names). Without an `id`, the event's id is derived from its content.
 pub fn read_event(item: &Value) -> Result<ViewEvent, Vec<ErrorDetail>> {
     let Value::Object(obj) = item else {
-        return Err(vec![ErrorDetail::with_message(ErrorCode::ErrValidationInvalidValue, "an event must be an object")]);
+        return Err(vec![ErrorDetail::with_message(
+            ErrorCode::ErrValidationInvalidValue,
+            "an event must be an object",
+        )]);
     };
     let mut errors = Vec::new();
     let id = match obj.get("id") {
@@ -98,7 +105,11 @@ pub fn read_event(item: &Value) -> Result<ViewEvent, Vec<ErrorDetail>> {
             None
         }
         Some(Value::String(s)) if s.len() > MAX_ID_LEN => {
-            errors.push(invalid(ErrorCode::ErrValidationInvalidValue, "id", format!("id is longer than {MAX_ID_LEN} bytes")));
+            errors.push(invalid(
+                ErrorCode::ErrValidationInvalidValue,
+                "id",
+                format!("id is longer than {MAX_ID_LEN} bytes"),
+            ));
             None
         }
         Some(Value::String(s)) => Some(s.clone()),

@@ -15,10 +15,13 @@ pub mod credentials;
 pub mod error;
 pub mod gate;
 pub mod ingest;
+pub mod login;
+pub mod oauth;
 pub mod permissions;
 pub mod query;
 pub mod request;
 pub mod synth;
+pub mod throttle;
 
 pub mod token;
 pub mod vault;
@@ -58,9 +61,13 @@ impl<S: Store> Service<S> {
         self.gate.run(self.store.ping()).await.is_ok()
     }
 
-    /// Forgets request ids whose replay window has passed; returns how many.
+    /// Forgets request ids whose replay window has passed, expired tokens, and sign-in failures
+    /// older than the lock-out window; returns how many records went.
     pub async fn purge_expired(&self, now: UnixTime) -> Result<u64, ApiError> {
-        Ok(self.store.purge_requests(now).await?)
+        let requests = self.store.purge_requests(now).await?;
+        let tokens = self.store.purge_tokens(now).await?;
+        let failures = self.store.purge_login_failures(now - self.config.login.lockout as i64).await?;
+        Ok(requests + tokens + failures)
     }
 }
 

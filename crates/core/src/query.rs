@@ -30,7 +30,12 @@ pub fn today(now: UnixTime) -> (UnixTime, UnixTime) {
 
 impl<S: Store> Service<S> {
     /// Answers a get-view-logs body for the account the grant is for.
-    pub async fn get_view_logs(&self, grant: &ReadGrant, body: &Value, now: UnixTime) -> Result<ViewLogsPage, ApiError> {
+    pub async fn get_view_logs(
+        &self,
+        grant: &ReadGrant,
+        body: &Value,
+        now: UnixTime,
+    ) -> Result<ViewLogsPage, ApiError> {
         let request = read_view_logs_request(body)?;
         let account = grant.account();
         let state = match &request.page_token {
@@ -124,9 +129,8 @@ impl<S: Store> Service<S> {
         let make = |cursor: Cursor, direction: Direction| {
             token::encode(&self.vault.tokens, account, &TokenState { cursor, direction, ..state.clone() })
         };
-        let next = has_next
-            .then(|| records.last().map(cursor_of).unwrap_or(state.cursor))
-            .map(|c| make(c, Direction::Older));
+        let next =
+            has_next.then(|| records.last().map(cursor_of).unwrap_or(state.cursor)).map(|c| make(c, Direction::Older));
         let previous = has_previous
             .then(|| records.first().map(cursor_of).unwrap_or(state.cursor))
             .map(|c| make(c, Direction::Newer));

@@ -44,12 +44,24 @@ fn field<'a>(obj: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 pub fn read_page_size(value: &Value) -> Result<u32, ErrorDetail> {
     let bad = || ErrorDetail::new(ErrorCode::ErrValidationInvalidPageSize).field("pageSize");
     let n: i128 = match value {
-        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
-            (Some(i), _) => i as i128,
-            (None, Some(u)) => u as i128,
+        Value::Number(n) => match (n.as_i64(), n.as_u64(), n.as_f64()) {
+            (Some(i), _, _) => i as i128,
+            (None, Some(u), _) => u as i128,
+            // A whole number written as a float (`25.0`), or one too large for 64 bits (JSON
+            // reads those as floats); `as` saturates.
+            (None, None, Some(f)) if f.fract() == 0.0 => f as i128,
             _ => return Err(bad()),
         },
-        Value::String(s) => s.trim().parse::<i128>().map_err(|_| bad())?,
+        Value::String(s) => {
+            let s = s.trim();
+            let digits = s.strip_prefix('+').unwrap_or(s);
+            match s.parse::<i128>() {
+                Ok(n) => n,
+                // Only digits, yet too many for any integer: a larger number, clamped below.
+                Err(_) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => i128::MAX,
+                Err(_) => return Err(bad()),
+            }
+        }
         _ => return Err(bad()),
     };
     if n <= 0 {
@@ -61,7 +73,8 @@ pub fn read_page_size(value: &Value) -> Result<u32, ErrorDetail> {
 fn read_date(obj: &Map<String, Value>, name: &str, bound: Bound, errors: &mut Vec<ErrorDetail>) -> Option<UnixTime> {
     match field(obj, name)? {
         Value::String(s) if s.trim().is_empty() => {
-            errors.push(ErrorDetail::with_message(ErrorCode::ErrValidationBlank, format!("{name} is blank")).field(name));
+            errors
+                .push(ErrorDetail::with_message(ErrorCode::ErrValidationBlank, format!("{name} is blank")).field(name));
             None
         }
         Value::String(s) => match dates::parse_body_date(s.trim(), bound) {
@@ -93,7 +106,10 @@ fn read_item(item: &Value) -> Result<QueryItem, Vec<ErrorDetail>> {
         Value::Object(obj) => obj,
         Value::Null => &empty,
         _ => {
-            return Err(vec![ErrorDetail::with_message(ErrorCode::ErrValidationInvalidValue, "a data item must be an object")])
+            return Err(vec![ErrorDetail::with_message(
+                ErrorCode::ErrValidationInvalidValue,
+                "a data item must be an object",
+            )])
         }
     };
     let mut errors = Vec::new();
@@ -103,7 +119,8 @@ fn read_item(item: &Value) -> Result<QueryItem, Vec<ErrorDetail>> {
         Some(Value::String(s)) => Some(s.clone()),
         Some(_) => {
             errors.push(
-                ErrorDetail::with_message(ErrorCode::ErrValidationInvalidValue, "query must be a string").field("query"),
+                ErrorDetail::with_message(ErrorCode::ErrValidationInvalidValue, "query must be a string")
+                    .field("query"),
             );
             None
         }
@@ -157,8 +174,11 @@ pub fn read_view_logs_request(body: &Value) -> Result<ViewLogsRequest, ApiError>
                             }
                         }
                         _ => top_errors.push(
-                            ErrorDetail::with_message(ErrorCode::ErrValidationInvalidValue, "pagination must be an object")
-                                .field("pagination"),
+                            ErrorDetail::with_message(
+                                ErrorCode::ErrValidationInvalidValue,
+                                "pagination must be an object",
+                            )
+                            .field("pagination"),
                         ),
                     }
                 }
@@ -173,8 +193,9 @@ pub fn read_view_logs_request(body: &Value) -> Result<ViewLogsRequest, ApiError>
         None => &[],
         Some(Value::Array(items)) => items,
         Some(_) => {
-            top_errors
-                .push(ErrorDetail::with_message(ErrorCode::ErrValidationInvalidValue, "data must be a list").field("data"));
+            top_errors.push(
+                ErrorDetail::with_message(ErrorCode::ErrValidationInvalidValue, "data must be a list").field("data"),
+            );
             &[]
         }
     };
@@ -220,9 +241,27 @@ mod tests {
         assert_eq!(r.page_size, Some(100));
         let r = read_view_logs_request(&json!({"meta": {"pagination": {"pageSize": 9000}}})).unwrap();
         assert_eq!(r.page_size, Some(500));
-        let r = read_view_logs_request(&json!({"meta": {"pagination": {"page_size": null, "pageToken": "x"}}})).unwrap();
+        let r =
+            read_view_logs_request(&json!({"meta": {"pagination": {"page_size": null, "pageToken": "x"}}})).unwrap();
         assert_eq!(r.page_token.as_deref(), Some("x"));
-        for bad in [json!(0), json!(-1), json!("ten"), json!(2.5), json!(true)] {
+        let huge = format!("1{}", "0".repeat(40));
+        for big in [json!(huge), serde_json::from_str::<Value>(&huge).unwrap(), json!(u64::MAX), json!(1e300)] {
+            let r = read_view_logs_request(&json!({"meta": {"pagination": {"pageSize": big}}})).unwrap();
+            assert_eq!(r.page_size, Some(500));
+        }
+        let r = read_view_logs_request(&json!({"meta": {"pagination": {"pageSize": 30.0}}})).unwrap();
+        assert_eq!(r.page_size, Some(30));
+        for bad in [
+            json!(0),
+            json!(-1),
+            json!("ten"),
+            json!(2.5),
+            json!(true),
+            json!(-0.0),
+            json!(-1e300),
+            json!("+"),
+            json!("-1"),
+        ] {
             let e = read_view_logs_request(&json!({"meta": {"pagination": {"pageSize": bad}}})).unwrap_err();
             assert_eq!(codes(e), vec!["err_validation_invalid_page_size"]);
         }

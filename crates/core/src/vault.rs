@@ -146,7 +146,9 @@ impl Sealer {
             return Err(VaultError::Open);
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
-        self.cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: context }).map_err(|_| VaultError::Open)
+        self.cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: context })
+            .map_err(|_| VaultError::Open)
     }
 }
 

@@ -51,6 +51,12 @@ pub enum ErrorCode {
     ErrAuthenticationTypeNotSupported,
     /// An API 2.0 bearer token expired or was revoked (401).
     TokenExpired,
+    /// A sign-in with a wrong address or password, or one refused while throttled (401).
+    ErrXdkAuthenticationFailed,
+    /// Unknown or revoked API 2.0 client, or a wrong client secret (401).
+    InvalidClient,
+    /// `/oauth/token` with a grant type other than `client_credentials` (400).
+    UnsupportedGrantType,
     /// A fault on our side (500).
     ErrInternal,
     /// The server is shedding load or a query passed its deadline (503).
@@ -59,7 +65,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, for tests and documentation.
-    pub const ALL: [ErrorCode; 24] = [
+    pub const ALL: [ErrorCode; 27] = [
         ErrorCode::ErrXdkMissingCredentials,
         ErrorCode::ErrXdkInvalidSignature,
         ErrorCode::ErrXdkRequestExpired,
@@ -82,6 +88,9 @@ impl ErrorCode {
         ErrorCode::ErrValidationMalformedBody,
         ErrorCode::ErrAuthenticationTypeNotSupported,
         ErrorCode::TokenExpired,
+        ErrorCode::ErrXdkAuthenticationFailed,
+        ErrorCode::InvalidClient,
+        ErrorCode::UnsupportedGrantType,
         ErrorCode::ErrInternal,
         ErrorCode::ErrServiceUnavailable,
     ];
@@ -111,6 +120,9 @@ impl ErrorCode {
             ErrorCode::ErrValidationMalformedBody => "err_validation_malformed_body",
             ErrorCode::ErrAuthenticationTypeNotSupported => "err_authentication_type_not_supported",
             ErrorCode::TokenExpired => "token_expired",
+            ErrorCode::ErrXdkAuthenticationFailed => "err_xdk_authentication_failed",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::ErrInternal => "err_internal",
             ErrorCode::ErrServiceUnavailable => "err_service_unavailable",
         }
@@ -124,11 +136,15 @@ impl ErrorCode {
     /// The HTTP status a response carrying this code (alone) has.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::ErrXdkMissingCredentials | ErrorCode::ErrValidationMalformedBody => 400,
+            ErrorCode::ErrXdkMissingCredentials
+            | ErrorCode::ErrValidationMalformedBody
+            | ErrorCode::UnsupportedGrantType => 400,
             ErrorCode::ErrXdkInvalidSignature
             | ErrorCode::ErrXdkRequestExpired
             | ErrorCode::ErrXdkDuplicateRequestId
-            | ErrorCode::TokenExpired => 401,
+            | ErrorCode::TokenExpired
+            | ErrorCode::ErrXdkAuthenticationFailed
+            | ErrorCode::InvalidClient => 401,
             ErrorCode::ErrXdkOperationForbiddenForAddress => 403,
             ErrorCode::ErrNotFound => 404,
             ErrorCode::ErrMethodNotAllowed => 405,
@@ -181,6 +197,9 @@ impl ErrorCode {
             ErrorCode::ErrValidationMalformedBody => "The request body could not be parsed",
             ErrorCode::ErrAuthenticationTypeNotSupported => "Authentication type not supported",
             ErrorCode::TokenExpired => "The access token expired or was revoked",
+            ErrorCode::ErrXdkAuthenticationFailed => "0009 Authentication failed",
+            ErrorCode::InvalidClient => "Invalid client credentials",
+            ErrorCode::UnsupportedGrantType => "Only the client_credentials grant is supported",
             ErrorCode::ErrInternal => "Internal error",
             ErrorCode::ErrServiceUnavailable => "Service unavailable; try again",
         }

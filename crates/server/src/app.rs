@@ -81,6 +81,20 @@ async fn handle<S: Store>(
 ) -> (Option<RateDecision>, Result<Response, HttpError>) {
     let (parts, body) = request.into_parts();
     let now = viewlog_core::now();
+    match endpoint {
+        Endpoint::DiscoverAuthentication | Endpoint::Login | Endpoint::OAuthToken => {
+            let rate = match state.service.charge_address(client).await {
+                Ok(rate) => rate,
+                Err(e) => return (None, Err(e.into())),
+            };
+            if !rate.allowed {
+                return (Some(rate), Err(viewlog_core::ApiError::RateLimited(rate).into()));
+            }
+            let result = unsigned(state, endpoint, &parts, body, client, now).await;
+            return (Some(rate), result);
+        }
+        _ => {}
+    }
     let uris = signed::candidate_uris(&parts, &state.config);
     let signed = signed::signed_request(&parts.headers, &uris, client);
     let outcome = state.service.authenticate(&signed, now).await;
@@ -120,14 +134,70 @@ async fn run<S: Store>(
                 duplicates: outcome.duplicates,
             }]))
         }
+        Endpoint::Logout => {
+            let body = read_body(body, limit).await?;
+            let access_key = state.service.logout(verified, &body).await?;
+            Ok(respond::envelope(vec![serde_json::json!({ "accessKey": access_key })]))
+        }
         Endpoint::Health => Ok(health(state).await),
+        Endpoint::DiscoverAuthentication | Endpoint::Login | Endpoint::OAuthToken => Err(HttpError::NotFound),
+    }
+}
+
+/// The calls that carry no signature: discovery, sign-in and the token endpoint.
+async fn unsigned<S: Store>(
+    state: &AppState<S>,
+    endpoint: Endpoint,
+    parts: &axum::http::request::Parts,
+    body: Body,
+    client: &str,
+    now: viewlog_store::UnixTime,
+) -> Result<Response, HttpError> {
+    let limit = state.config.query_body_limit;
+    match endpoint {
+        Endpoint::DiscoverAuthentication => {
+            let body = read_body(body, limit).await?;
+            let base = signed::base_url(parts, &state.config);
+            let answer = state.service.discover_authentication(&body, &base).await?;
+            Ok(respond::envelope(vec![answer]))
+        }
+        Endpoint::Login => {
+            let body = read_body(body, limit).await?;
+            let h = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok());
+            let req = viewlog_core::login::LoginRequest {
+                authorization: h("authorization"),
+                app_id: h("x-mc-app-id"),
+                date: h("x-mc-date"),
+                request_id: h("x-mc-req-id"),
+                client_addr: client,
+            };
+            let answer = state.service.login(&req, &body, now).await?;
+            Ok(respond::envelope(vec![answer.to_json()]))
+        }
+        Endpoint::OAuthToken => {
+            let bytes = read_bytes(body, limit).await?;
+            let req = signed::token_request(parts, &bytes);
+            let token = state.service.issue_token(&req, now).await?;
+            let mut response = respond::json_ok(serde_json::to_vec(&token).unwrap_or_default());
+            response
+                .headers_mut()
+                .insert(axum::http::header::CACHE_CONTROL, axum::http::HeaderValue::from_static("no-store"));
+            Ok(response)
+        }
+        _ => Err(HttpError::NotFound),
     }
 }
 
 /// Reads the body within `limit` and parses it tolerantly.
 async fn read_body(body: Body, limit: usize) -> Result<serde_json::Value, HttpError> {
-    let bytes = match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => bytes,
+    let bytes = read_bytes(body, limit).await?;
+    lenient::parse_body(&bytes).map_err(|e| HttpError::Api(viewlog_core::ApiError::MalformedBody(e.to_string())))
+}
+
+/// Reads the body within `limit`.
+async fn read_bytes(body: Body, limit: usize) -> Result<bytes::Bytes, HttpError> {
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(bytes),
         Err(e) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
@@ -137,6 +207,5 @@ async fn read_body(body: Body, limit: usize) -> Result<serde_json::Value, HttpEr
                 HttpError::Api(viewlog_core::ApiError::MalformedBody(format!("the body could not be read: {e}")))
             });
         }
-    };
-    lenient::parse_body(&bytes).map_err(|e| HttpError::Api(viewlog_core::ApiError::MalformedBody(e.to_string())))
+    }
 }

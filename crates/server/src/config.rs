@@ -23,6 +23,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// The domain's settings.
     pub core: CoreConfig,
+    /// The web console's origin (`https://console.example.com`): the only origin browsers may
+    /// call the API from (CORS). None: no cross-origin calls.
+    pub console_origin: Option<String>,
     /// Injected faults (`--faults`); none by default.
     pub faults: crate::faults::Faults,
 }
@@ -38,6 +41,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             core: CoreConfig::default(),
             faults: crate::faults::Faults::default(),
+            console_origin: None,
         }
     }
 }

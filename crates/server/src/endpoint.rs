@@ -12,6 +12,14 @@ pub enum Endpoint {
     RecordViews,
     /// `GET /healthz`.
     Health,
+    /// `POST /api/login/discover-authentication` (unsigned).
+    DiscoverAuthentication,
+    /// `POST /api/login/login` (Basic-Cloud).
+    Login,
+    /// `POST /api/login/logout` (signed).
+    Logout,
+    /// `POST /oauth/token` (API 2.0 client credentials).
+    OAuthToken,
 }
 
 /// A request no endpoint takes.
@@ -31,6 +39,10 @@ impl Endpoint {
             GET_VIEW_LOGS_PATH => (Endpoint::GetViewLogs, "POST"),
             RECORD_VIEWS_PATH => (Endpoint::RecordViews, "POST"),
             "/healthz" => (Endpoint::Health, "GET"),
+            "/api/login/discover-authentication" => (Endpoint::DiscoverAuthentication, "POST"),
+            "/api/login/login" => (Endpoint::Login, "POST"),
+            "/api/login/logout" => (Endpoint::Logout, "POST"),
+            "/oauth/token" => (Endpoint::OAuthToken, "POST"),
             _ => return Err(NoRoute::NotFound),
         };
         let ok = match endpoint {

@@ -77,6 +77,12 @@ impl HttpError {
         let mut response = Response::new(axum::body::Body::from(body));
         *response.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(secs) = match &self {
+            HttpError::Api(e) => e.retry_after(),
+            _ => None,
+        } {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if let HttpError::MethodNotAllowed(m) = self {
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(m));
         }

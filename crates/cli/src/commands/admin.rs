@@ -172,6 +172,57 @@ pub enum KeyCmd {
     },
 }
 
+/// `viewlog api-client …`
+#[derive(Debug, Subcommand)]
+pub enum ApiClientCmd {
+    /// Register an API 2.0 client acting with a role; prints its client id and secret (the secret
+    /// only this once).
+    Create {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// The role its tokens act with. [default: View Log Reader]
+        #[arg(long, default_value = viewlog_core::permissions::VIEW_LOG_READER)]
+        role: String,
+        /// A display name.
+        name: String,
+    },
+    /// List an account's API 2.0 clients (never their secrets).
+    List {
+        /// The account.
+        #[arg(long)]
+        account: String,
+    },
+    /// Revoke a client and every token issued to it.
+    Revoke {
+        /// The client id.
+        client_id: String,
+    },
+}
+
+/// `viewlog auth-profile …`
+#[derive(Debug, Subcommand)]
+pub enum AuthProfileCmd {
+    /// Show an account's sign-in settings.
+    Show {
+        /// The account.
+        #[arg(long)]
+        account: String,
+    },
+    /// Change an account's sign-in settings.
+    Set {
+        /// The account.
+        #[arg(long)]
+        account: String,
+        /// How long a binding made by sign-in lives: `never`, or e.g. 3600, 90m, 12h, 3d.
+        #[arg(long)]
+        binding_ttl: Option<String>,
+        /// How many bindings one user may hold; signing in at the cap removes their oldest.
+        #[arg(long)]
+        max_bindings: Option<u32>,
+    },
+}
+
 /// Reads `90`, `90s`, `15m`, `12h` or `3d`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -209,6 +260,10 @@ pub enum AdminCmd {
     App(AppCmd),
     /// `key …`
     Key(KeyCmd),
+    /// `api-client …`
+    ApiClient(ApiClientCmd),
+    /// `auth-profile …`
+    AuthProfile(AuthProfileCmd),
 }
 
 /// Runs an admin command.
@@ -229,7 +284,70 @@ async fn dispatch<S: Store>(admin: &Admin<S>, cmd: AdminCmd, as_json: bool) -> R
         AdminCmd::User(c) => user(admin, c, as_json).await,
         AdminCmd::App(c) => app(admin, c, as_json).await,
         AdminCmd::Key(c) => key(admin, c, as_json).await,
+        AdminCmd::ApiClient(c) => api_client(admin, c, as_json).await,
+        AdminCmd::AuthProfile(c) => auth_profile(admin, c, as_json).await,
     }
+}
+
+async fn api_client<S: Store>(admin: &Admin<S>, cmd: ApiClientCmd, as_json: bool) -> Result<()> {
+    let clients = match cmd {
+        ApiClientCmd::Create { account, role, name } => {
+            let issued = admin.create_api_client(&account, &name, &role).await?;
+            if as_json {
+                return output::json(&json!({"clientId": issued.client.client_id,
+                                            "clientSecret": issued.client_secret.expose(), "name": issued.client.name}));
+            }
+            println!("client id:     {}", issued.client.client_id);
+            println!("client secret: {}", issued.client_secret.expose());
+            println!("(the client secret is shown only now; keep it safe)");
+            return Ok(());
+        }
+        ApiClientCmd::List { account } => admin.list_api_clients(&account).await?,
+        ApiClientCmd::Revoke { client_id } => {
+            admin.revoke_api_client(&client_id).await?;
+            if as_json {
+                return output::json(&json!({"revoked": client_id}));
+            }
+            println!("revoked {client_id} and its tokens");
+            return Ok(());
+        }
+    };
+    if as_json {
+        return output::json(&clients);
+    }
+    let rows = clients
+        .iter()
+        .map(|c| vec![c.client_id.clone(), c.name.clone(), c.role_id.to_string(), yes_no(c.revoked)])
+        .collect::<Vec<_>>();
+    output::table(&["CLIENT ID", "NAME", "ROLE ID", "REVOKED"], &rows);
+    Ok(())
+}
+
+async fn auth_profile<S: Store>(admin: &Admin<S>, cmd: AuthProfileCmd, as_json: bool) -> Result<()> {
+    let profile = match cmd {
+        AuthProfileCmd::Show { account } => admin.auth_profile(&account).await?,
+        AuthProfileCmd::Set { account, binding_ttl, max_bindings } => {
+            let mut profile = admin.auth_profile(&account).await?;
+            if let Some(ttl) = binding_ttl {
+                profile.binding_ttl = if ttl.trim().eq_ignore_ascii_case("never") {
+                    None
+                } else {
+                    Some(parse_duration(&ttl).map_err(anyhow::Error::msg)?.as_secs() as i64)
+                };
+            }
+            if let Some(n) = max_bindings {
+                profile.max_bindings_per_user = n;
+            }
+            admin.set_auth_profile(&account, profile).await?
+        }
+    };
+    if as_json {
+        return output::json(&profile);
+    }
+    let ttl = profile.binding_ttl.map(|t| format!("{t} s")).unwrap_or_else(|| "never".into());
+    println!("binding time to live:   {ttl}");
+    println!("max bindings per user:  {}", profile.max_bindings_per_user);
+    Ok(())
 }
 
 fn yes_no(b: bool) -> String {

@@ -1,7 +1,6 @@
 //! `viewlog demo`: a throwaway server with realistic data and credentials ready to paste.
 
 use crate::settings::{load_file, server_config, ServeArgs};
-use viewlog_core::synth::Generator;
 use crate::with_store;
 use anyhow::{Context, Result};
 use clap::Args;
@@ -12,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use viewlog_core::admin::Admin;
+use viewlog_core::synth::Generator;
 use viewlog_core::vault::{MasterKey, Vault};
 use viewlog_core::{permissions, Secret, Service};
 use viewlog_server::{AppState, BoundServer};
@@ -55,6 +55,10 @@ pub struct Credentials {
     pub email: String,
     /// The administrator's password.
     pub password: String,
+    /// An API 2.0 client id (for `POST /oauth/token`).
+    pub client_id: String,
+    /// The API 2.0 client secret.
+    pub client_secret: String,
 }
 
 const DEMO_ACCOUNT: &str = "demo";
@@ -96,6 +100,7 @@ async fn seed<S: Store>(store: Arc<S>, vault: Vault, events: usize, seed: u64) -
     admin.create_user(DEMO_ACCOUNT, &email, Some(permissions::FULL_ADMINISTRATOR), Some(&password)).await?;
     let app = admin.create_application(DEMO_ACCOUNT, "viewlog demo").await?;
     let binding = admin.create_binding(&email, &app.application.app_id, None).await?;
+    let api_client = admin.create_api_client(DEMO_ACCOUNT, "viewlog demo", permissions::FULL_ADMINISTRATOR).await?;
 
     let now = viewlog_core::now();
     let mut generator = Generator::new(seed, DEMO_DOMAIN, now - 90 * 86_400, now);
@@ -121,6 +126,8 @@ async fn seed<S: Store>(store: Arc<S>, vault: Vault, events: usize, seed: u64) -
         secret_key: binding.secret_key.expose().to_owned(),
         email,
         password: Secret::expose(&password).to_owned(),
+        client_id: api_client.client.client_id.clone(),
+        client_secret: api_client.client_secret.expose().to_owned(),
     })
 }
 
@@ -212,6 +219,8 @@ fn print_banner(creds: &Credentials) {
     println!("  app key       {}", creds.app_key);
     println!("  access key    {}", creds.access_key);
     println!("  secret key    {}", creds.secret_key);
+    println!("  client id     {}  (API 2.0: POST /oauth/token)", creds.client_id);
+    println!("  client secret {}", creds.client_secret);
     println!();
     println!("The seed's Python sample with these values (save it as sample.py and run python3 sample.py):");
     println!();

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod demo;
 pub mod import;
+pub mod login;
 pub mod logs;
 pub mod profile;
 pub mod serve;
