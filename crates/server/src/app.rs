@@ -201,11 +201,11 @@ async fn read_bytes(body: Body, limit: usize) -> Result<bytes::Bytes, HttpError>
         Err(e) => {
             let too_large = std::error::Error::source(&e)
                 .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
-            return Err(if too_large {
+            Err(if too_large {
                 HttpError::TooLarge(limit)
             } else {
                 HttpError::Api(viewlog_core::ApiError::MalformedBody(format!("the body could not be read: {e}")))
-            });
+            })
         }
     }
 }

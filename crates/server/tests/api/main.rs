@@ -1,1 +1,15 @@
+//! End-to-end tests of the HTTP API: a real server on an ephemeral port over a real SQLite
+//! file, driven by a signing HTTP client.
+
 mod helpers;
+
+mod auth;
+mod clients;
+mod errors;
+mod filters;
+mod health;
+mod ingest;
+mod isolation;
+mod limits;
+mod order;
+mod paging;
