@@ -16,6 +16,8 @@ pub struct CoreConfig {
     pub max_concurrent_queries: usize,
     /// How failed sign-ins are slowed down.
     pub login: crate::throttle::LoginThrottle,
+    /// How long an API 2.0 bearer token lives (default 30 minutes).
+    pub token_lifetime: Duration,
 }
 
 impl Default for CoreConfig {
@@ -26,6 +28,7 @@ impl Default for CoreConfig {
             query_deadline: Duration::from_secs(10),
             max_concurrent_queries: 8,
             login: crate::throttle::LoginThrottle::default(),
+            token_lifetime: Duration::from_secs(crate::oauth::TOKEN_LIFETIME_SECS as u64),
         }
     }
 }

@@ -10,7 +10,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use viewlog_store::{AccessToken, Store, UnixTime};
 
-/// How long a token lives (Mimecast answers `expires_in: 1799`).
+/// How long a token lives by default (Mimecast answers `expires_in: 1799`).
 pub const TOKEN_LIFETIME_SECS: i64 = 1800;
 
 /// The hex SHA-256 of a token or client secret.
@@ -66,16 +66,17 @@ impl<S: Store> Service<S> {
         if !usable {
             return Err(ApiError::InvalidClient);
         }
+        let lifetime = (self.config.token_lifetime.as_secs() as i64).max(2);
         let access_token = random_secret();
         self.store
             .store_token(AccessToken {
                 token_hash: token_hash(&access_token),
                 client_id: id.to_owned(),
                 issued_at: now,
-                expires_at: now + TOKEN_LIFETIME_SECS,
+                expires_at: now + lifetime,
                 revoked: false,
             })
             .await?;
-        Ok(IssuedToken { access_token, token_type: "Bearer", expires_in: TOKEN_LIFETIME_SECS - 1 })
+        Ok(IssuedToken { access_token, token_type: "Bearer", expires_in: lifetime - 1 })
     }
 }
