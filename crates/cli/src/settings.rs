@@ -217,6 +217,7 @@ pub fn server_config(args: &ServeArgs, file: &FileConfig) -> Result<(ServerConfi
             lockout: args.login_lockout_secs.or(file.login_lockout_secs).unwrap_or(core_defaults.login.lockout),
             ..core_defaults.login
         },
+        token_lifetime: core_defaults.token_lifetime,
     };
     let faults = match &args.faults {
         Some(spec) => viewlog_server::faults::Faults::parse(spec).map_err(|e| anyhow::anyhow!("--faults: {e}"))?,
