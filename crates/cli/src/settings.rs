@@ -18,7 +18,8 @@ pub const DEFAULT_DB: &str = "./viewlog.db";
 /// Where the store is and how to unlock its secrets; shared by every command that opens a store.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// The database: a SQLite file path (or `sqlite:PATH`). [default: ./viewlog.db]
+    /// The database: a SQLite file path (or `sqlite:PATH`), or `postgres://USER@HOST:PORT/DB`
+    /// for a PostgreSQL database that several servers share. [default: ./viewlog.db]
     #[arg(long, env = "VIEWLOG_DB", global = true)]
     pub db: Option<String>,
     /// The file holding the master key that seals secrets at rest; created (mode 0600) if

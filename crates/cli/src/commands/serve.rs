@@ -33,7 +33,7 @@ pub async fn run(cmd: ServeCmd) -> Result<()> {
             .await
             .with_context(|| format!("binding {}", config.listen))?;
         let addr = server.local_addr()?;
-        tracing::info!(%addr, db = %settings.db, "viewlog listening");
+        tracing::info!(%addr, db = %crate::db::redacted(&settings.db), "viewlog listening");
         server.serve(viewlog_server::shutdown_signal()).await?;
         tracing::info!("stopped");
         Ok(())
