@@ -29,6 +29,8 @@ enum Command {
     Demo(commands::demo::DemoCmd),
     /// Import view events from an NDJSON or CSV file into an account.
     Import(commands::import::ImportCmd),
+    /// Copy a whole store into another (e.g. SQLite into PostgreSQL), resumably, and verify it.
+    Migrate(commands::migrate::MigrateCmd),
     /// Query view logs once (from viewlog or a Mimecast tenant) as a table, NDJSON, CSV or JSON.
     Logs(commands::logs::LogsCmd),
     /// Collect view logs continuously into NDJSON or syslog, resuming from a checkpoint.
@@ -116,6 +118,10 @@ async fn run(command: Command) -> anyhow::Result<()> {
         Command::Serve(cmd) => commands::serve::run(cmd).await,
         Command::Demo(cmd) => commands::demo::run(cmd).await,
         Command::Import(cmd) => commands::import::run(cmd).await,
+        Command::Migrate(cmd) => {
+            logging::init("text");
+            commands::migrate::run(cmd).await
+        }
         Command::Logs(cmd) => {
             logging::init("text");
             commands::logs::run(cmd).await

@@ -76,7 +76,9 @@ impl Conn {
         let db = Connection::open_with_flags(&config.path, flags)?;
         db.busy_timeout(config.busy_timeout)?;
         db.pragma_update(None, "foreign_keys", "ON")?;
-        db.set_prepared_statement_cache_capacity(64);
+        // Room for every statement the store prepares (some 70, the page query's shapes
+        // included), so that none is evicted and prepared again.
+        db.set_prepared_statement_cache_capacity(128);
         text::register(&db)?;
         match kind {
             Kind::Writer => {

@@ -15,14 +15,19 @@
 //!   (in WAL mode: the log is synced at every commit, so an `Ok` survives a power loss).
 //!   Replay records commit with `synchronous=NORMAL`: losing the last few to a power cut
 //!   only re-opens a replay window of seconds for requests that were already signed and
-//!   accepted, while a sync per API request would cost far more. `synchronous` is a
-//!   per-connection setting, switched on the writer around those transactions.
+//!   accepted, while a sync per API request would cost far more. Failed sign-in records
+//!   likewise: losing the last few only forgets a few failures, and a flood of bad passwords
+//!   must not buy a disk sync each. `synchronous` is a per-connection setting, switched on the
+//!   writer around those transactions.
 //! - **Events** are clustered by account and time (`PRIMARY KEY (account_id, viewed, seq)`,
 //!   `WITHOUT ROWID`, 8 KiB pages), so a page is one contiguous range read; paging is keyset
 //!   paging with row values, never `OFFSET`. Idempotency is a unique index on
 //!   `(account_id, event_id)`; ingest is `INSERT … ON CONFLICT DO NOTHING`, counting changes.
 //!   `seq` comes from the account's `last_seq`, bumped in the inserting transaction (SQLite has
-//!   one writer, so seqs increase in commit order).
+//!   one writer, so seqs increase in commit order). Reading in seq order (`events_after`,
+//!   for copying a store) needs an index on `(account_id, seq)`, which would cost every
+//!   ingest some 10%: it is created by the first `events_after` instead of a migration. That
+//!   first call holds the write lock while it builds the index.
 //! - **Text filter**: see the `text` module; a Rust function doing Unicode case-insensitive
 //!   substring matching over viewer, sender, recipient and subject.
 //! - **Rate limits** live in memory, bounded in number ([`SqliteOptions::max_rate_buckets`]):
@@ -41,15 +46,16 @@ mod schema;
 mod text;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 use viewlog_store::{
-    Account, AccountId, Application, ApplicationKeyId, Binding, EventFilter, InsertOutcome, NewApplication, NewBinding,
-    NewRole, NewUser, PageRequest, Principal, RateDecision, RateKey, RatePolicy, Role, RoleId, Store, StoreError,
-    StoreResult, StoredEvent, UnixTime, User, UserId, ViewEvent,
+    AccessToken, Account, AccountId, ApiClient, Application, ApplicationKeyId, AuthProfile, Binding, EventFilter,
+    InsertOutcome, LoginFailures, NewApiClient, NewApplication, NewBinding, NewRole, NewUser, PageRequest, Principal,
+    RateDecision, RateKey, RatePolicy, Role, RoleId, Store, StoreError, StoreResult, StoredEvent, TokenPrincipal,
+    UnixTime, User, UserId, ViewEvent,
 };
 
 use conn::{Conn, ConnConfig, Ctx, Durability, Kind, Pool, Stats};
@@ -93,6 +99,8 @@ struct Inner {
     readers: Arc<Pool>,
     rate: rate::RateLimiter,
     stats: Arc<Stats>,
+    /// Whether this store made sure the seq index exists (see `events::SEQ_INDEX`).
+    seq_index: AtomicBool,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -138,6 +146,7 @@ impl SqliteStore {
                 path,
                 rate: rate::RateLimiter::new(options.max_rate_buckets),
                 stats,
+                seq_index: AtomicBool::new(false),
             }),
         })
     }
@@ -207,12 +216,35 @@ const USER_COLUMNS: &str = "id, account_id, email, role_id, password_hash, disab
 const APPLICATION_COLUMNS: &str = "id, account_id, app_id, name, app_key_sealed, disabled, created_at";
 const BINDING_COLUMNS: &str =
     "access_key, account_id, user_id, application_id, secret_key_sealed, created_at, expires_at, revoked";
+const API_CLIENT_COLUMNS: &str = "client_id, account_id, role_id, name, secret_hash, revoked, created_at";
 /// A role with its permissions, one row per permission (or one with NULL for none).
 const ROLE_SELECT: &str = "SELECT r.id, r.account_id, r.name, r.builtin, p.permission \
      FROM roles r LEFT JOIN role_permissions p ON p.role_id = r.id";
 
 fn account_row(row: &Row<'_>) -> rusqlite::Result<Account> {
-    Ok(Account { id: AccountId(row.get(0)?), name: row.get(1)?, disabled: row.get(2)?, created_at: row.get(3)? })
+    account_at(row, 0)
+}
+
+/// An account read from [`ACCOUNT_COLUMNS`] starting at column `i`.
+fn account_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Account> {
+    Ok(Account {
+        id: AccountId(row.get(i)?),
+        name: row.get(i + 1)?,
+        disabled: row.get(i + 2)?,
+        created_at: row.get(i + 3)?,
+    })
+}
+
+fn api_client_row(row: &Row<'_>) -> rusqlite::Result<ApiClient> {
+    Ok(ApiClient {
+        client_id: row.get(0)?,
+        account_id: AccountId(row.get(1)?),
+        role_id: RoleId(row.get(2)?),
+        name: row.get(3)?,
+        secret_hash: row.get(4)?,
+        revoked: row.get(5)?,
+        created_at: row.get(6)?,
+    })
 }
 
 fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
@@ -304,9 +336,49 @@ fn changed_one(changed: usize, what: impl FnOnce() -> String) -> Result<(), Fail
     }
 }
 
-/// The system clock, for judging replay records (the trait gives `remember_request` no `now`).
-fn unix_now() -> UnixTime {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+/// Inserts a binding in the caller's transaction, after checking that its user and application
+/// belong to its account.
+fn insert_binding(tx: &rusqlite::Transaction<'_>, binding: NewBinding) -> Result<Binding, Fail> {
+    require_in_account(tx, "users", "user", binding.account_id, binding.user_id.0)?;
+    require_in_account(tx, "applications", "application", binding.account_id, binding.application_id.0)?;
+    tx.prepare_cached(&format!("INSERT INTO bindings ({BINDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)"))?
+        .execute(params![
+            binding.access_key,
+            binding.account_id.0,
+            binding.user_id.0,
+            binding.application_id.0,
+            binding.secret_key_sealed,
+            binding.created_at,
+            binding.expires_at,
+        ])
+        // The access key is a credential's public half: not echoed in the error.
+        .map_err(conflict_as(|| "binding with this access key".to_owned()))?;
+    Ok(Binding {
+        access_key: binding.access_key,
+        account_id: binding.account_id,
+        user_id: binding.user_id,
+        application_id: binding.application_id,
+        secret_key_sealed: binding.secret_key_sealed,
+        created_at: binding.created_at,
+        expires_at: binding.expires_at,
+        revoked: false,
+    })
+}
+
+/// Reads rows of `(…, permission)`, the permission in column `permission_column`, into the
+/// first row's value (made by `first`) and the permissions in row order. `None` for no rows.
+fn with_permissions<T>(
+    mut rows: rusqlite::Rows<'_>,
+    permission_column: usize,
+    first: impl FnOnce(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Option<(T, Vec<String>)>> {
+    let Some(row) = rows.next()? else { return Ok(None) };
+    let value = first(row)?;
+    let mut permissions: Vec<String> = row.get::<_, Option<String>>(permission_column)?.into_iter().collect();
+    while let Some(row) = rows.next()? {
+        permissions.extend(row.get::<_, Option<String>>(permission_column)?);
+    }
+    Ok(Some((value, permissions)))
 }
 
 impl Store for SqliteStore {
@@ -560,35 +632,7 @@ impl Store for SqliteStore {
     // ----- key bindings -----
 
     async fn create_binding(&self, binding: NewBinding) -> StoreResult<Binding> {
-        self.write(Durability::Full, move |tx, _| {
-            require_in_account(tx, "users", "user", binding.account_id, binding.user_id.0)?;
-            require_in_account(tx, "applications", "application", binding.account_id, binding.application_id.0)?;
-            tx.prepare_cached(&format!(
-                "INSERT INTO bindings ({BINDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)"
-            ))?
-            .execute(params![
-                binding.access_key,
-                binding.account_id.0,
-                binding.user_id.0,
-                binding.application_id.0,
-                binding.secret_key_sealed,
-                binding.created_at,
-                binding.expires_at,
-            ])
-            // The access key is a credential's public half: not echoed in the error.
-            .map_err(conflict_as(|| "binding with this access key".to_owned()))?;
-            Ok(Binding {
-                access_key: binding.access_key,
-                account_id: binding.account_id,
-                user_id: binding.user_id,
-                application_id: binding.application_id,
-                secret_key_sealed: binding.secret_key_sealed,
-                created_at: binding.created_at,
-                expires_at: binding.expires_at,
-                revoked: false,
-            })
-        })
-        .await
+        self.write(Durability::Full, move |tx, _| insert_binding(tx, binding)).await
     }
 
     async fn principal(&self, access_key: &str) -> StoreResult<Option<Principal>> {
@@ -675,6 +719,295 @@ impl Store for SqliteStore {
         .await
     }
 
+    /// Every binding of the user counts towards the cap, revoked and lapsed ones too (they are
+    /// the first to go when they are the oldest). The new binding itself is never removed, so a
+    /// cap of 0 acts as 1. Of bindings created in the same second, the one with the smaller
+    /// access key counts as the older. The removed keys come back oldest first.
+    async fn create_binding_capped(
+        &self,
+        binding: NewBinding,
+        max_per_user: u32,
+    ) -> StoreResult<(Binding, Vec<String>)> {
+        self.write(Durability::Full, move |tx, _| {
+            let created = insert_binding(tx, binding)?;
+            let others_kept = i64::from(max_per_user.max(1) - 1);
+            let mut removed: Vec<String> = tx
+                .prepare_cached(
+                    "SELECT access_key FROM bindings WHERE user_id = ?1 AND access_key <> ?2 \
+                     ORDER BY created_at DESC, access_key DESC LIMIT -1 OFFSET ?3",
+                )?
+                .query_map(params![created.user_id.0, created.access_key, others_kept], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            removed.reverse();
+            let mut delete = tx.prepare_cached("DELETE FROM bindings WHERE access_key = ?1")?;
+            for key in &removed {
+                delete.execute([key])?;
+            }
+            Ok((created, removed))
+        })
+        .await
+    }
+
+    async fn refresh_binding(
+        &self,
+        access_key: &str,
+        created_at: UnixTime,
+        expires_at: Option<UnixTime>,
+    ) -> StoreResult<()> {
+        let access_key = access_key.to_owned();
+        self.write(Durability::Full, move |tx, _| {
+            let changed = tx
+                .prepare_cached("UPDATE bindings SET created_at = ?2, expires_at = ?3 WHERE access_key = ?1")?
+                .execute(params![access_key, created_at, expires_at])?;
+            changed_one(changed, || "binding with this access key".to_owned())
+        })
+        .await
+    }
+
+    async fn delete_binding(&self, access_key: &str) -> StoreResult<()> {
+        let access_key = access_key.to_owned();
+        self.write(Durability::Full, move |tx, _| {
+            let changed = tx.prepare_cached("DELETE FROM bindings WHERE access_key = ?1")?.execute([access_key])?;
+            changed_one(changed, || "binding with this access key".to_owned())
+        })
+        .await
+    }
+
+    // ----- sign-in settings and throttling -----
+
+    /// The default also for an account that does not exist (nothing was set for it).
+    async fn auth_profile(&self, account: AccountId) -> StoreResult<AuthProfile> {
+        self.read(move |db, _| {
+            let profile = db
+                .prepare_cached("SELECT binding_ttl, max_bindings_per_user FROM auth_profiles WHERE account_id = ?1")?
+                .query_row([account.0], |r| {
+                    Ok(AuthProfile { binding_ttl: r.get(0)?, max_bindings_per_user: r.get(1)? })
+                })
+                .optional()?;
+            Ok(profile.unwrap_or_default())
+        })
+        .await
+    }
+
+    async fn set_auth_profile(&self, account: AccountId, profile: AuthProfile) -> StoreResult<()> {
+        self.write(Durability::Full, move |tx, _| {
+            require_account(tx, account)?;
+            tx.prepare_cached(
+                "INSERT INTO auth_profiles (account_id, binding_ttl, max_bindings_per_user) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (account_id) DO UPDATE \
+                 SET binding_ttl = excluded.binding_ttl, max_bindings_per_user = excluded.max_bindings_per_user",
+            )?
+            .execute(params![account.0, profile.binding_ttl, profile.max_bindings_per_user])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The count stops at `u32::MAX`; `first_at` and `last_at` are the earliest and latest
+    /// times recorded, should servers' clocks disagree.
+    async fn record_login_failure(&self, key: &str, now: UnixTime) -> StoreResult<LoginFailures> {
+        let key = key.to_owned();
+        // synchronous=NORMAL (see the crate docs): throttling state, cheap to lose a little of.
+        self.write(Durability::Normal, move |tx, _| {
+            Ok(tx
+                .prepare_cached(
+                    "INSERT INTO login_failures (login_key, failures, first_at, last_at) VALUES (?1, 1, ?2, ?2) \
+                     ON CONFLICT (login_key) DO UPDATE SET failures = min(failures + 1, 4294967295), \
+                     first_at = min(first_at, excluded.first_at), last_at = max(last_at, excluded.last_at) \
+                     RETURNING failures, first_at, last_at",
+                )?
+                .query_row(params![key, now], |r| {
+                    Ok(LoginFailures { count: r.get(0)?, first_at: r.get(1)?, last_at: r.get(2)? })
+                })?)
+        })
+        .await
+    }
+
+    async fn login_failures(&self, key: &str) -> StoreResult<Option<LoginFailures>> {
+        let key = key.to_owned();
+        self.read(move |db, _| {
+            Ok(db
+                .prepare_cached("SELECT failures, first_at, last_at FROM login_failures WHERE login_key = ?1")?
+                .query_row([key], |r| Ok(LoginFailures { count: r.get(0)?, first_at: r.get(1)?, last_at: r.get(2)? }))
+                .optional()?)
+        })
+        .await
+    }
+
+    async fn clear_login_failures(&self, key: &str) -> StoreResult<()> {
+        let key = key.to_owned();
+        self.write(Durability::Normal, move |tx, _| {
+            tx.prepare_cached("DELETE FROM login_failures WHERE login_key = ?1")?.execute([key])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn purge_login_failures(&self, before: UnixTime) -> StoreResult<u64> {
+        self.write(Durability::Normal, move |tx, _| {
+            let deleted = tx.prepare_cached("DELETE FROM login_failures WHERE last_at < ?1")?.execute([before])?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
+    // ----- API 2.0 clients and tokens -----
+
+    async fn create_api_client(&self, client: NewApiClient, now: UnixTime) -> StoreResult<ApiClient> {
+        self.write(Durability::Full, move |tx, _| {
+            require_in_account(tx, "roles", "role", client.account_id, client.role_id.0)?;
+            tx.prepare_cached(&format!(
+                "INSERT INTO api_clients ({API_CLIENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, 0, ?6)"
+            ))?
+            .execute(params![
+                client.client_id,
+                client.account_id.0,
+                client.role_id.0,
+                client.name,
+                client.secret_hash,
+                now
+            ])
+            .map_err(conflict_as(|| format!("API client {}", client.client_id)))?;
+            Ok(ApiClient {
+                client_id: client.client_id,
+                account_id: client.account_id,
+                role_id: client.role_id,
+                name: client.name,
+                secret_hash: client.secret_hash,
+                revoked: false,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    async fn api_client(&self, client_id: &str) -> StoreResult<Option<(ApiClient, Account, Vec<String>)>> {
+        let client_id = client_id.to_owned();
+        self.read(move |db, _| {
+            // One statement, so one consistent read: one row per permission of the client's role.
+            let mut stmt = db.prepare_cached(
+                "SELECT c.client_id, c.account_id, c.role_id, c.name, c.secret_hash, c.revoked, c.created_at, \
+                        a.id, a.name, a.disabled, a.created_at, rp.permission \
+                 FROM api_clients c \
+                 JOIN accounts a ON a.id = c.account_id \
+                 LEFT JOIN role_permissions rp ON rp.role_id = c.role_id \
+                 WHERE c.client_id = ?1 \
+                 ORDER BY rp.position",
+            )?;
+            let found =
+                with_permissions(stmt.query([client_id])?, 11, |row| Ok((api_client_row(row)?, account_at(row, 7)?)))?;
+            Ok(found.map(|((client, account), permissions)| (client, account, permissions)))
+        })
+        .await
+    }
+
+    /// By name, then client id.
+    async fn list_api_clients(&self, account: AccountId) -> StoreResult<Vec<ApiClient>> {
+        self.read(move |db, _| {
+            let mut stmt = db.prepare_cached(&format!(
+                "SELECT {API_CLIENT_COLUMNS} FROM api_clients WHERE account_id = ?1 ORDER BY name, client_id"
+            ))?;
+            let rows = stmt.query_map([account.0], api_client_row)?;
+            Ok(rows.collect::<rusqlite::Result<_>>()?)
+        })
+        .await
+    }
+
+    async fn revoke_api_client(&self, client_id: &str) -> StoreResult<()> {
+        let client_id = client_id.to_owned();
+        self.write(Durability::Full, move |tx, _| {
+            let changed =
+                tx.prepare_cached("UPDATE api_clients SET revoked = 1 WHERE client_id = ?1")?.execute([&client_id])?;
+            changed_one(changed, || format!("API client {client_id}"))?;
+            tx.prepare_cached("UPDATE access_tokens SET revoked = 1 WHERE client_id = ?1")?.execute([&client_id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// `NotFound` if the client does not exist, `Conflict` if the hash is stored already.
+    async fn store_token(&self, token: AccessToken) -> StoreResult<()> {
+        self.write(Durability::Full, move |tx, _| {
+            let client = tx
+                .prepare_cached("SELECT 1 FROM api_clients WHERE client_id = ?1")?
+                .query_row([&token.client_id], |_| Ok(()))
+                .optional()?;
+            client.ok_or_else(|| StoreError::NotFound(format!("API client {}", token.client_id)))?;
+            tx.prepare_cached(
+                "INSERT INTO access_tokens (token_hash, client_id, issued_at, expires_at, revoked) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![token.token_hash, token.client_id, token.issued_at, token.expires_at, token.revoked])
+            // A token's hash is not echoed in errors either.
+            .map_err(conflict_as(|| "token with this hash".to_owned()))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn token_principal(&self, token_hash: &str) -> StoreResult<Option<TokenPrincipal>> {
+        let token_hash = token_hash.to_owned();
+        self.read(move |db, _| {
+            // One statement, so one consistent read: one row per permission of the client's role.
+            let mut stmt = db.prepare_cached(
+                "SELECT t.token_hash, t.client_id, t.issued_at, t.expires_at, t.revoked, \
+                        c.client_id, c.account_id, c.role_id, c.name, c.secret_hash, c.revoked, c.created_at, \
+                        a.id, a.name, a.disabled, a.created_at, rp.permission \
+                 FROM access_tokens t \
+                 JOIN api_clients c ON c.client_id = t.client_id \
+                 JOIN accounts a ON a.id = c.account_id \
+                 LEFT JOIN role_permissions rp ON rp.role_id = c.role_id \
+                 WHERE t.token_hash = ?1 \
+                 ORDER BY rp.position",
+            )?;
+            let found = with_permissions(stmt.query([token_hash])?, 16, |row| {
+                let token = AccessToken {
+                    token_hash: row.get(0)?,
+                    client_id: row.get(1)?,
+                    issued_at: row.get(2)?,
+                    expires_at: row.get(3)?,
+                    revoked: row.get(4)?,
+                };
+                let client = ApiClient {
+                    client_id: row.get(5)?,
+                    account_id: AccountId(row.get(6)?),
+                    role_id: RoleId(row.get(7)?),
+                    name: row.get(8)?,
+                    secret_hash: row.get(9)?,
+                    revoked: row.get(10)?,
+                    created_at: row.get(11)?,
+                };
+                Ok((token, client, account_at(row, 12)?))
+            })?;
+            Ok(found.map(|((token, client, account), permissions)| TokenPrincipal {
+                token,
+                client,
+                account,
+                permissions,
+            }))
+        })
+        .await
+    }
+
+    async fn revoke_token(&self, token_hash: &str) -> StoreResult<()> {
+        let token_hash = token_hash.to_owned();
+        self.write(Durability::Full, move |tx, _| {
+            let changed = tx
+                .prepare_cached("UPDATE access_tokens SET revoked = 1 WHERE token_hash = ?1")?
+                .execute([token_hash])?;
+            changed_one(changed, || "token with this hash".to_owned())
+        })
+        .await
+    }
+
+    async fn purge_tokens(&self, before: UnixTime) -> StoreResult<u64> {
+        self.write(Durability::Full, move |tx, _| {
+            let deleted = tx.prepare_cached("DELETE FROM access_tokens WHERE expires_at < ?1")?.execute([before])?;
+            Ok(deleted as u64)
+        })
+        .await
+    }
+
     // ----- view events -----
 
     async fn insert_events(&self, account: AccountId, events: &[ViewEvent]) -> StoreResult<InsertOutcome> {
@@ -691,6 +1024,19 @@ impl Store for SqliteStore {
         self.read(move |db, _| events::page(db, account.0, &request)).await
     }
 
+    /// The first call creates the index it reads (see the crate docs), holding the write lock
+    /// while it does.
+    async fn events_after(&self, account: AccountId, after_seq: i64, limit: u32) -> StoreResult<Vec<StoredEvent>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        if !self.inner.seq_index.load(Ordering::Acquire) {
+            self.write(Durability::Full, |tx, _| Ok(tx.execute_batch(events::SEQ_INDEX)?)).await?;
+            self.inner.seq_index.store(true, Ordering::Release);
+        }
+        self.read(move |db, _| events::after(db, account.0, after_seq, limit)).await
+    }
+
     async fn count(&self, account: AccountId, filter: &EventFilter) -> StoreResult<u64> {
         let filter = filter.clone();
         self.read(move |db, _| events::count(db, account.0, &filter)).await
@@ -698,9 +1044,14 @@ impl Store for SqliteStore {
 
     // ----- state shared by server instances -----
 
-    async fn remember_request(&self, access_key: &str, request_id: &str, expires_at: UnixTime) -> StoreResult<bool> {
+    async fn remember_request(
+        &self,
+        access_key: &str,
+        request_id: &str,
+        expires_at: UnixTime,
+        now: UnixTime,
+    ) -> StoreResult<bool> {
         let (access_key, request_id) = (access_key.to_owned(), request_id.to_owned());
-        let now = unix_now();
         // synchronous=NORMAL (see the crate docs): a replay record lost to a power cut only
         // re-opens the replay window of a request that was already answered.
         self.write(Durability::Normal, move |tx, _| {

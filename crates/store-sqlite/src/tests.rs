@@ -97,11 +97,12 @@ async fn replay_records_commit_with_normal_sync_and_events_with_full() {
     const FULL: i64 = 2;
     let (store, _dir) = store(1).await;
     assert_eq!(synchronous(&store).await, FULL);
-    assert!(store.remember_request("AK", "req-1", unix_now() + 60).await.expect("remember"));
+    const NOW: i64 = 1_700_000_000;
+    assert!(store.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("remember"));
     assert_eq!(synchronous(&store).await, NORMAL);
     let account = store.create_account("acme", 0).await.expect("account").id;
     assert_eq!(synchronous(&store).await, FULL);
-    store.purge_requests(unix_now()).await.expect("purge");
+    store.purge_requests(NOW).await.expect("purge");
     assert_eq!(synchronous(&store).await, NORMAL);
     store.insert_events(account, &[event(1)]).await.expect("insert");
     assert_eq!(synchronous(&store).await, FULL);
@@ -155,4 +156,56 @@ async fn page_requests_with_every_shape_run() {
             }
         }
     }
+}
+
+/// A file written by the first schema is brought up to date on open, its data kept: the new
+/// tables work and the events written before the seq index existed are found through it.
+#[tokio::test]
+async fn a_version_1_file_is_migrated() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v1.db");
+    {
+        let db = rusqlite::Connection::open(&path).expect("raw open");
+        db.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        db.execute_batch(schema::MIGRATIONS[0]).expect("schema 1");
+        db.pragma_update(None, "user_version", 1).expect("version");
+        db.pragma_update(None, "application_id", schema::APPLICATION_ID).expect("application id");
+        db.execute("INSERT INTO accounts (id, name, created_at, last_seq) VALUES (7, 'acme', 0, 3)", [])
+            .expect("account");
+        for seq in 1..=3i64 {
+            db.execute(
+                "INSERT INTO view_events (account_id, viewed, seq, event_id, sender, recipient, viewer, source, \
+                 subject, content_viewed, discovery_case, message_date) \
+                 VALUES (7, ?1, ?2, ?3, 's', 'r', 'v', 'Message Tracking', 'subject', 1, 0, 0)",
+                rusqlite::params![1_600_000_000 - seq, seq, format!("old-{seq}")],
+            )
+            .expect("event");
+        }
+    }
+    let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("open and migrate");
+    let version: i64 =
+        store.read_for_test(|db| db.pragma_query_value(None, "user_version", |r| r.get(0))).await.expect("version");
+    assert_eq!(version, SqliteStore::schema_version());
+    assert!(SqliteStore::schema_version() >= 2);
+    let account = viewlog_store::AccountId(7);
+    let seq_index = || {
+        store.read_for_test(|db| {
+            db.query_row(
+                "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'view_events_by_seq'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+    };
+    assert_eq!(seq_index().await.expect("schema"), 0, "no migration makes the seq index");
+    assert!(store.events_after(account, 0, 0).await.expect("events after").is_empty());
+    assert_eq!(seq_index().await.expect("schema"), 0, "nor reading nothing");
+    let events = store.events_after(account, 0, 10).await.expect("events after");
+    assert_eq!(seq_index().await.expect("schema"), 1, "the first events_after makes it");
+    assert_eq!(events.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(store.auth_profile(account).await.expect("profile"), viewlog_store::AuthProfile::default());
+    assert_eq!(store.record_login_failure("k", 5).await.expect("failure").count, 1);
+    store.insert_events(account, &[event(1)]).await.expect("insert");
+    let events = store.events_after(account, 3, 10).await.expect("events after");
+    assert_eq!(events.iter().map(|e| (e.seq, e.event.event_id.as_str())).collect::<Vec<_>>(), vec![(4, "ev-1")]);
 }

@@ -24,7 +24,7 @@ async fn data_survives_close_and_reopen() {
         let account = store.create_account("acme", T0).await.expect("account");
         let events: Vec<_> = (0..50).map(|i| event(&format!("e{i}"), T0 + i)).collect();
         store.insert_events(account.id, &events).await.expect("insert");
-        assert!(store.remember_request("AK", "req", T0 + 10_i64.pow(9)).await.expect("remember"));
+        assert!(store.remember_request("AK", "req", T0 + 600, T0).await.expect("remember"));
         let snapshot = store.snapshot(account.id).await.expect("snapshot");
         (account, events, snapshot)
     };
@@ -37,7 +37,7 @@ async fn data_survives_close_and_reopen() {
         .expect("page");
     assert_eq!(page.len(), 50);
     assert_eq!(page.last().map(|e| &e.event), events.first());
-    assert!(!store.remember_request("AK", "req", T0 + 10_i64.pow(9)).await.expect("remember"), "replay record kept");
+    assert!(!store.remember_request("AK", "req", T0 + 600, T0 + 1).await.expect("remember"), "replay record kept");
     // Ingest goes on after the old seqs.
     store.insert_events(account.id, &[event("after", T0)]).await.expect("insert");
     assert_eq!(store.snapshot(account.id).await.expect("snapshot"), snapshot + 1);

@@ -179,6 +179,17 @@ async fn a_slow_search_is_interrupted_at_its_deadline() {
     assert_eq!(store.interrupted_operations(), 1);
 }
 
+/// The CPU time this process has used (user and system), where `/proc` tells it. On a busy
+/// machine wall time says little; CPU time compares runs better.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name (which is in parentheses and may hold spaces);
+    // utime and stime are fields 14 and 15 of the line, in clock ticks (100 a second).
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
+}
+
 /// Ingest rate with batches of 10,000, and the cost of a deep page against the first.
 /// Run by hand: `cargo test --release -p viewlog-store-sqlite --test sqlite -- --ignored --nocapture`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -203,14 +214,21 @@ async fn measure_ingest_and_paging() {
         let store = store.clone();
         async move {
             let n: usize = batches.iter().map(Vec::len).sum();
-            let started = Instant::now();
+            let (started, cpu_started) = (Instant::now(), cpu_time());
             for batch in &batches {
                 let outcome = store.insert_events(account, batch).await.expect("insert");
                 assert_eq!(outcome.inserted as usize, batch.len());
             }
             let elapsed = started.elapsed();
+            let cpu = match (cpu_started, cpu_time()) {
+                (Some(before), Some(after)) => {
+                    let cpu = after.saturating_sub(before);
+                    format!(", {cpu:?} of CPU: {:.0} events per CPU second", n as f64 / cpu.as_secs_f64())
+                }
+                _ => String::new(),
+            };
             println!(
-                "ingest, {label}: {n} events in batches of 10,000 in {elapsed:?}: {:.0} events/s",
+                "ingest, {label}: {n} events in batches of 10,000 in {elapsed:?}: {:.0} events/s{cpu}",
                 n as f64 / elapsed.as_secs_f64()
             );
         }
@@ -268,4 +286,101 @@ async fn measure_ingest_and_paging() {
     let started = Instant::now();
     let n = store.count(account, &month).await.expect("count");
     println!("count of a month ({n}): {:?}", started.elapsed());
+
+    // Copying the store: every event of the account in seq order, in pages of 10,000. The
+    // first call builds the seq index.
+    let started = Instant::now();
+    let first = store.events_after(account, 0, 1).await.expect("events after");
+    assert_eq!(first.len(), 1);
+    println!(
+        "the first events_after, building the seq index over {} events: {:?}",
+        total + total.min(200_000) + 100_000,
+        started.elapsed()
+    );
+    let started = Instant::now();
+    let (mut after, mut copied) = (0, 0usize);
+    loop {
+        let events = store.events_after(account, after, 10_000).await.expect("events after");
+        let Some(last) = events.last() else { break };
+        after = last.seq;
+        copied += events.len();
+    }
+    assert_eq!(copied as u64, total);
+    let elapsed = started.elapsed();
+    println!(
+        "events_after over the whole account ({copied} events, pages of 10,000): {elapsed:?}: {:.0} events/s",
+        copied as f64 / elapsed.as_secs_f64()
+    );
+}
+
+/// What the `(account_id, seq)` index (for `events_after`) costs ingest: two stores, one with
+/// the index dropped, take the same batches in turn (alternating which goes first), so that a
+/// busy machine slows both alike. Run by hand:
+/// `cargo test --release -p viewlog-store-sqlite --test sqlite -- --ignored --nocapture measure_seq_index_cost`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement, run by hand in release mode"]
+async fn measure_seq_index_cost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let with = open(&dir.path().join("with.db")).await.expect("open");
+    let without = open(&dir.path().join("without.db")).await.expect("open");
+    // The first events_after creates the index.
+    let empty = with.create_account("empty", T0).await.expect("account").id;
+    assert!(with.events_after(empty, 0, 1).await.expect("events after").is_empty());
+    let total: u64 = std::env::var("VIEWLOG_BENCH_EVENTS").ok().and_then(|v| v.parse().ok()).unwrap_or(500_000);
+    let per_event = 365 * 86_400 / total as i64;
+    let stores = [("with the seq index", &with), ("without", &without)];
+    let cases: [(&str, Ids, u64, i64); 3] = [
+        ("in time order, time-ordered ids", Ids::TimeOrdered, total, 60),
+        ("in time order, random ids (UUIDv4)", Ids::Random, total.min(200_000), 60),
+        ("random times over a year, random ids", Ids::Random, 100_000, 365 * 86_400),
+    ];
+    for (case, (label, ids, n, spread)) in cases.into_iter().enumerate() {
+        let mut accounts = Vec::new();
+        for (_, store) in &stores {
+            accounts.push(store.create_account(&format!("case-{case}"), T0).await.expect("account").id);
+        }
+        let offset = case as u64 * 10 * total;
+        let mut wall = [Duration::ZERO; 2];
+        let mut cpu = [Duration::ZERO; 2];
+        for b in 0..n / 10_000 {
+            let batch: Vec<ViewEvent> = (b * 10_000..(b + 1) * 10_000)
+                .map(|i| {
+                    let base = if spread == 60 { T0 + i as i64 * per_event } else { T0 };
+                    synthetic_with(i + offset, base, spread, ids)
+                })
+                .collect();
+            let order = if b % 2 == 0 { [0, 1] } else { [1, 0] };
+            for s in order {
+                let (started, cpu_started) = (Instant::now(), cpu_time());
+                let outcome = stores[s].1.insert_events(accounts[s], &batch).await.expect("insert");
+                assert_eq!(outcome.inserted, 10_000);
+                wall[s] += started.elapsed();
+                if let (Some(before), Some(after)) = (cpu_started, cpu_time()) {
+                    cpu[s] += after.saturating_sub(before);
+                }
+            }
+        }
+        println!("ingest, {label}, {n} events in batches of 10,000:");
+        for (s, (name, _)) in stores.iter().enumerate() {
+            println!(
+                "  {name:>18}: {:?} ({:.0} events/s), {:?} of CPU ({:.0} events per CPU second)",
+                wall[s],
+                n as f64 / wall[s].as_secs_f64(),
+                cpu[s],
+                n as f64 / cpu[s].as_secs_f64()
+            );
+        }
+        println!(
+            "  the index costs {:+.1}% wall time, {:+.1}% CPU time",
+            (wall[0].as_secs_f64() / wall[1].as_secs_f64() - 1.0) * 100.0,
+            (cpu[0].as_secs_f64() / cpu[1].as_secs_f64() - 1.0) * 100.0
+        );
+    }
+    drop((with, without));
+    for name in ["with.db", "without.db"] {
+        let db = rusqlite::Connection::open(dir.path().join(name)).expect("raw open");
+        db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)").expect("checkpoint");
+        let pages: i64 = db.pragma_query_value(None, "page_count", |r| r.get(0)).expect("page count");
+        println!("{name}: {} MiB", pages * 8192 / (1 << 20));
+    }
 }

@@ -24,12 +24,18 @@
 //!   application, or one of another account) fails with [`StoreError::NotFound`];
 //! - `limit: 0` reads no records;
 //! - a batch of duplicates only takes no sequence numbers (the snapshot does not move);
-//! - `remember_request` judges "expired" against the store's clock (the trait passes no `now`):
-//!   a record whose `expires_at` has passed counts as absent.
+//! - `remember_request` judges "expired" against the `now` it is given, never a clock of its
+//!   own: a record whose `expires_at` is before `now` counts as absent;
+//! - every binding of a user counts towards `create_binding_capped`'s cap, revoked and lapsed
+//!   ones too; the binding being created is never one of those removed (a cap of 0 acts as 1);
+//! - `auth_profile` of an account nothing was set for, even a missing one, is the default;
+//! - login-failure keys and client ids are compared exactly (callers normalise them);
+//! - storing a token whose hash is stored already is a `Conflict`, for a missing client
+//!   `NotFound`; `purge_tokens` goes by expiry alone;
+//! - the order of `list_api_clients` is not part of the contract.
 
 use std::collections::{BTreeSet, HashSet};
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::*;
 
@@ -148,10 +154,6 @@ async fn walk_older<S: Store>(
         }
     }
     panic!("paging did not end");
-}
-
-fn now_unix() -> UnixTime {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 macro_rules! assert_err {
@@ -970,30 +972,550 @@ pub async fn tenants_are_isolated<S: Store>(store: S) {
     assert_eq!(count(&store, c, &everything()).await, 0);
 }
 
+// ----- sign-in bindings -----
+
+/// A user's bindings are listed newest first; their access keys, sorted.
+async fn user_binding_keys<S: Store>(store: &S, account: AccountId, user: UserId) -> Vec<String> {
+    let mut keys: Vec<String> = store
+        .list_bindings(account)
+        .await
+        .expect("list")
+        .into_iter()
+        .filter(|b| b.user_id == user)
+        .map(|b| b.access_key)
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn sorted(keys: &[&str]) -> Vec<String> {
+    let mut keys: Vec<String> = keys.iter().map(|k| (*k).to_owned()).collect();
+    keys.sort();
+    keys
+}
+
+/// Capped creation stores the binding, then removes exactly the user's oldest bindings beyond
+/// the cap and returns their keys; other users' bindings are never touched.
+pub async fn bindings_capped_creation_removes_the_oldest<S: Store>(store: S) {
+    let f = fixture(&store, "acme").await;
+    let g = fixture(&store, "globex").await;
+    let other = store
+        .create_user(
+            NewUser {
+                account_id: f.account.id,
+                email: "other@acme.example".into(),
+                role_id: None,
+                password_hash: None,
+            },
+            T0,
+        )
+        .await
+        .expect("user");
+    let new = |key: &str, user: UserId, created_at| NewBinding {
+        access_key: key.into(),
+        account_id: f.account.id,
+        user_id: user,
+        application_id: f.application.id,
+        secret_key_sealed: vec![4, 2],
+        created_at,
+        expires_at: Some(created_at + 3_600),
+    };
+    // The other user's binding is older than all of the first user's.
+    store.create_binding(new("AK-other", other.id, T0 - 100)).await.expect("create");
+    let capped = |binding: NewBinding, max| {
+        let store = &store;
+        async move {
+            let (created, mut removed) = store.create_binding_capped(binding, max).await.expect("create capped");
+            removed.sort();
+            (created, removed)
+        }
+    };
+
+    let (b1, removed) = capped(new("AK-1", f.user.id, T0 + 10), 3).await;
+    assert_eq!(b1.access_key, "AK-1");
+    assert_eq!((b1.account_id, b1.user_id, b1.application_id), (f.account.id, f.user.id, f.application.id));
+    assert_eq!((b1.created_at, b1.expires_at, b1.revoked), (T0 + 10, Some(T0 + 3_610), false));
+    assert_eq!(b1.secret_key_sealed, vec![4, 2]);
+    assert!(removed.is_empty());
+    let (_, removed) = capped(new("AK-2", f.user.id, T0 + 20), 3).await;
+    assert!(removed.is_empty(), "three bindings at a cap of three: {removed:?}");
+    let (_, removed) = capped(new("AK-3", f.user.id, T0 + 30), 3).await;
+    assert_eq!(removed, vec!["AK-acme".to_owned()], "the oldest goes");
+    assert_eq!(user_binding_keys(&store, f.account.id, f.user.id).await, sorted(&["AK-1", "AK-2", "AK-3"]));
+    assert!(store.principal("AK-acme").await.expect("principal").is_none(), "removed, not revoked");
+    let p = store.principal("AK-3").await.expect("principal").expect("stored");
+    assert_eq!(p.binding.created_at, T0 + 30);
+
+    // A lower cap removes several at once.
+    let (_, removed) = capped(new("AK-4", f.user.id, T0 + 40), 2).await;
+    assert_eq!(removed, sorted(&["AK-1", "AK-2"]));
+    assert_eq!(user_binding_keys(&store, f.account.id, f.user.id).await, sorted(&["AK-3", "AK-4"]));
+
+    // The cap is per user: neither the other user's nor another account's bindings count or go.
+    assert_eq!(user_binding_keys(&store, f.account.id, other.id).await, sorted(&["AK-other"]));
+    assert_eq!(store.list_bindings(g.account.id).await.expect("list"), vec![g.binding.clone()]);
+    let (_, removed) = capped(new("AK-other-2", other.id, T0 + 50), 2).await;
+    assert!(removed.is_empty());
+    assert_eq!(user_binding_keys(&store, f.account.id, f.user.id).await, sorted(&["AK-3", "AK-4"]));
+
+    // Revoked bindings count, and go first when they are the oldest.
+    store.revoke_binding("AK-3").await.expect("revoke");
+    let (_, removed) = capped(new("AK-5", f.user.id, T0 + 60), 2).await;
+    assert_eq!(removed, vec!["AK-3".to_owned()]);
+
+    // The new binding is never removed, even when it is the oldest; a cap of 0 acts as 1.
+    let (_, removed) = capped(new("AK-6", f.user.id, T0 + 5), 3).await;
+    assert!(removed.is_empty());
+    let (kept, removed) = capped(new("AK-7", f.user.id, T0), 1).await;
+    assert_eq!(removed, sorted(&["AK-4", "AK-5", "AK-6"]));
+    assert_eq!(kept.access_key, "AK-7");
+    let (_, removed) = capped(new("AK-8", f.user.id, T0 + 70), 0).await;
+    assert_eq!(removed, vec!["AK-7".to_owned()]);
+    assert_eq!(user_binding_keys(&store, f.account.id, f.user.id).await, sorted(&["AK-8"]));
+
+    // A refused creation removes nothing.
+    assert_err!(store.create_binding_capped(new("AK-globex", f.user.id, T0 + 80), 1).await, Conflict);
+    assert_err!(store.create_binding_capped(new("AK-x", g.user.id, T0 + 80), 1).await, NotFound);
+    assert_err!(
+        store
+            .create_binding_capped(
+                NewBinding { application_id: g.application.id, ..new("AK-y", f.user.id, T0 + 80) },
+                1
+            )
+            .await,
+        NotFound
+    );
+    assert_eq!(user_binding_keys(&store, f.account.id, f.user.id).await, sorted(&["AK-8"]));
+    assert_eq!(store.list_bindings(g.account.id).await.expect("list"), vec![g.binding]);
+}
+
+/// Refreshing sets a binding's `created_at` and `expires_at` (and so its age for the cap);
+/// deleting removes it; both are `NotFound` for a missing key.
+pub async fn bindings_refresh_and_delete<S: Store>(store: S) {
+    let f = fixture(&store, "acme").await;
+    let _g = fixture(&store, "globex").await;
+    store.refresh_binding("AK-acme", T0 + 500, Some(T0 + 1_000)).await.expect("refresh");
+    let p = store.principal("AK-acme").await.expect("principal").expect("known");
+    assert_eq!((p.binding.created_at, p.binding.expires_at), (T0 + 500, Some(T0 + 1_000)));
+    assert_eq!(p.binding.secret_key_sealed, f.binding.secret_key_sealed, "only the times change");
+    assert!(!p.binding.revoked);
+    store.refresh_binding("AK-acme", T0 + 600, None).await.expect("refresh");
+    let p = store.principal("AK-acme").await.expect("principal").expect("known");
+    assert_eq!((p.binding.created_at, p.binding.expires_at), (T0 + 600, None));
+    assert_err!(store.refresh_binding("AK-missing", T0, None).await, NotFound);
+    assert_err!(store.refresh_binding("ak-acme", T0, None).await, NotFound);
+
+    // A refreshed binding counts as new for the cap.
+    let new = |key: &str, created_at| NewBinding {
+        access_key: key.into(),
+        account_id: f.account.id,
+        user_id: f.user.id,
+        application_id: f.application.id,
+        secret_key_sealed: vec![1],
+        created_at,
+        expires_at: None,
+    };
+    store.create_binding(new("AK-1", T0 + 700)).await.expect("create");
+    store.refresh_binding("AK-acme", T0 + 800, Some(T0 + 2_000)).await.expect("refresh");
+    let (_, removed) = store.create_binding_capped(new("AK-2", T0 + 900), 2).await.expect("capped");
+    assert_eq!(removed, vec!["AK-1".to_owned()]);
+
+    store.delete_binding("AK-acme").await.expect("delete");
+    assert!(store.principal("AK-acme").await.expect("principal").is_none());
+    assert_eq!(
+        store.list_bindings(f.account.id).await.expect("list").into_iter().map(|b| b.access_key).collect::<Vec<_>>(),
+        vec!["AK-2".to_owned()]
+    );
+    assert_err!(store.delete_binding("AK-acme").await, NotFound);
+    assert_err!(store.refresh_binding("AK-acme", T0, None).await, NotFound);
+    assert_err!(store.delete_binding("AK-missing").await, NotFound);
+    // A revoked binding can be deleted too; other accounts' bindings stay.
+    store.revoke_binding("AK-2").await.expect("revoke");
+    store.delete_binding("AK-2").await.expect("delete revoked");
+    assert!(store.list_bindings(f.account.id).await.expect("list").is_empty());
+    assert!(store.principal("AK-globex").await.expect("principal").is_some());
+}
+
+// ----- sign-in settings and throttling -----
+
+/// An account's profile is the default until set; setting it again replaces it; it is per
+/// account; setting it for a missing account is `NotFound`.
+pub async fn auth_profile_default_set_and_not_found<S: Store>(store: S) {
+    let a = new_account(&store, "a").await;
+    let b = new_account(&store, "b").await;
+    assert_eq!(store.auth_profile(a).await.expect("profile"), AuthProfile::default());
+    let never = AuthProfile { binding_ttl: None, max_bindings_per_user: 3 };
+    store.set_auth_profile(a, never).await.expect("set");
+    assert_eq!(store.auth_profile(a).await.expect("profile"), never);
+    assert_eq!(store.auth_profile(b).await.expect("profile"), AuthProfile::default(), "per account");
+    let short = AuthProfile { binding_ttl: Some(600), max_bindings_per_user: 1 };
+    store.set_auth_profile(a, short).await.expect("set again");
+    assert_eq!(store.auth_profile(a).await.expect("profile"), short);
+    let big = AuthProfile { binding_ttl: Some(10 * 365 * 86_400), max_bindings_per_user: u32::MAX };
+    store.set_auth_profile(b, big).await.expect("set");
+    assert_eq!(store.auth_profile(b).await.expect("profile"), big);
+    assert_eq!(store.auth_profile(a).await.expect("profile"), short);
+
+    let missing = AccountId(a.0 + b.0 + 1000);
+    assert_err!(store.set_auth_profile(missing, short).await, NotFound);
+    assert_eq!(store.auth_profile(missing).await.expect("profile"), AuthProfile::default());
+}
+
+/// Failures count up per key with the first and last time; clearing forgets one key; keys are
+/// separate and exact.
+pub async fn login_failures_count_and_clear<S: Store>(store: S) {
+    let record = |key: &'static str, now: UnixTime| {
+        let store = &store;
+        async move { store.record_login_failure(key, now).await.expect("record") }
+    };
+    let read = |key: &'static str| {
+        let store = &store;
+        async move { store.login_failures(key).await.expect("read") }
+    };
+    assert_eq!(read("zoe@example.com").await, None);
+    assert_eq!(record("zoe@example.com", T0).await, LoginFailures { count: 1, first_at: T0, last_at: T0 });
+    assert_eq!(record("zoe@example.com", T0 + 5).await, LoginFailures { count: 2, first_at: T0, last_at: T0 + 5 });
+    let third = record("zoe@example.com", T0 + 9).await;
+    assert_eq!(third, LoginFailures { count: 3, first_at: T0, last_at: T0 + 9 });
+    assert_eq!(read("zoe@example.com").await, Some(third));
+
+    assert_eq!(record("192.0.2.1", T0 + 1).await, LoginFailures { count: 1, first_at: T0 + 1, last_at: T0 + 1 });
+    assert_eq!(record("ZOE@example.com", T0 + 2).await.count, 1, "keys are exact");
+    assert_eq!(read("zoe@example.com").await, Some(third), "other keys leave it alone");
+
+    store.clear_login_failures("zoe@example.com").await.expect("clear");
+    assert_eq!(read("zoe@example.com").await, None);
+    assert_eq!(read("192.0.2.1").await.map(|f| f.count), Some(1), "clearing is per key");
+    assert_eq!(read("ZOE@example.com").await.map(|f| f.count), Some(1));
+    store.clear_login_failures("zoe@example.com").await.expect("clearing nothing is fine");
+    store.clear_login_failures("nobody").await.expect("clearing nothing is fine");
+    assert_eq!(
+        record("zoe@example.com", T0 + 20).await,
+        LoginFailures { count: 1, first_at: T0 + 20, last_at: T0 + 20 },
+        "counting starts again after a clear"
+    );
+}
+
+/// Purging forgets the records whose last failure is before the given time, and only those.
+pub async fn login_failures_purge_by_last_failure<S: Store>(store: S) {
+    for (key, times) in [("old", &[T0, T0 + 10][..]), ("edge", &[T0 + 50, T0 + 100]), ("new", &[T0 + 10, T0 + 200])] {
+        for &t in times {
+            store.record_login_failure(key, t).await.expect("record");
+        }
+    }
+    assert_eq!(store.purge_login_failures(T0 + 100).await.expect("purge"), 1, "last failure before T0 + 100");
+    assert_eq!(store.login_failures("old").await.expect("read"), None);
+    assert_eq!(store.login_failures("edge").await.expect("read").map(|f| f.count), Some(2));
+    assert_eq!(
+        store.login_failures("new").await.expect("read"),
+        Some(LoginFailures { count: 2, first_at: T0 + 10, last_at: T0 + 200 }),
+        "a record is judged by its last failure, not its first"
+    );
+    assert_eq!(store.purge_login_failures(T0 + 100).await.expect("purge"), 0);
+    assert_eq!(store.purge_login_failures(T0 + 201).await.expect("purge"), 2);
+    assert_eq!(store.login_failures("new").await.expect("read"), None);
+    assert_eq!(store.record_login_failure("new", T0 + 300).await.expect("record").count, 1);
+}
+
+// ----- API 2.0 clients and tokens -----
+
+fn new_client(client_id: &str, account: AccountId, role: RoleId) -> NewApiClient {
+    NewApiClient {
+        client_id: client_id.into(),
+        account_id: account,
+        role_id: role,
+        name: format!("Client {client_id}"),
+        secret_hash: format!("{:0>64}", client_id.len()),
+    }
+}
+
+fn token(hash: &str, client_id: &str, issued_at: UnixTime, expires_at: UnixTime) -> AccessToken {
+    AccessToken { token_hash: hash.into(), client_id: client_id.into(), issued_at, expires_at, revoked: false }
+}
+
+fn sorted_clients(mut clients: Vec<ApiClient>) -> Vec<ApiClient> {
+    clients.sort_by(|a, b| a.client_id.cmp(&b.client_id));
+    clients
+}
+
+/// Clients are registered with a role of their account, found by id with their account and
+/// their role's permissions, listed per account, and revoked; ids are unique across accounts.
+pub async fn api_clients_create_lookup_list_and_revoke<S: Store>(store: S) {
+    let f = fixture(&store, "acme").await;
+    let g = fixture(&store, "globex").await;
+    let reader = store
+        .create_role(NewRole {
+            account_id: f.account.id,
+            name: "Reader".into(),
+            permissions: vec![READ.into()],
+            builtin: false,
+        })
+        .await
+        .expect("role");
+    let empty = store
+        .create_role(NewRole { account_id: f.account.id, name: "Nothing".into(), permissions: vec![], builtin: false })
+        .await
+        .expect("role");
+
+    let siem = store.create_api_client(new_client("cid-siem", f.account.id, f.role.id), T0 + 7).await.expect("create");
+    assert_eq!(siem.client_id, "cid-siem");
+    assert_eq!((siem.account_id, siem.role_id), (f.account.id, f.role.id));
+    assert_eq!(siem.name, "Client cid-siem");
+    assert_eq!(siem.secret_hash, new_client("cid-siem", f.account.id, f.role.id).secret_hash);
+    assert_eq!((siem.revoked, siem.created_at), (false, T0 + 7));
+    let read_only =
+        store.create_api_client(new_client("cid-reader", f.account.id, reader.id), T0).await.expect("create");
+    let none = store.create_api_client(new_client("cid-none", f.account.id, empty.id), T0).await.expect("create");
+    let theirs = store.create_api_client(new_client("cid-globex", g.account.id, g.role.id), T0).await.expect("create");
+
+    let (client, account, permissions) = store.api_client("cid-siem").await.expect("lookup").expect("known");
+    assert_eq!((client, account), (siem.clone(), f.account.clone()));
+    assert_eq!(permissions, vec![READ.to_owned(), EDIT.to_owned()], "the role's permissions, in order");
+    let (client, _, permissions) = store.api_client("cid-reader").await.expect("lookup").expect("known");
+    assert_eq!((client, permissions), (read_only.clone(), vec![READ.to_owned()]));
+    let (_, _, permissions) = store.api_client("cid-none").await.expect("lookup").expect("known");
+    assert!(permissions.is_empty());
+    let (client, account, _) = store.api_client("cid-globex").await.expect("lookup").expect("known");
+    assert_eq!((client, account), (theirs.clone(), g.account.clone()));
+    assert_eq!(store.api_client("cid-missing").await.expect("lookup"), None);
+    assert_eq!(store.api_client("CID-SIEM").await.expect("lookup"), None, "client ids are exact");
+
+    assert_eq!(
+        sorted_clients(store.list_api_clients(f.account.id).await.expect("list")),
+        sorted_clients(vec![siem.clone(), read_only.clone(), none.clone()])
+    );
+    assert_eq!(store.list_api_clients(g.account.id).await.expect("list"), vec![theirs.clone()]);
+
+    assert_err!(store.create_api_client(new_client("cid-siem", f.account.id, f.role.id), T0).await, Conflict);
+    assert_err!(store.create_api_client(new_client("cid-globex", f.account.id, f.role.id), T0).await, Conflict);
+    assert_err!(store.create_api_client(new_client("cid-x", f.account.id, g.role.id), T0).await, NotFound);
+    let missing_role = RoleId(f.role.id.0 + g.role.id.0 + reader.id.0 + empty.id.0 + 1000);
+    assert_err!(store.create_api_client(new_client("cid-y", f.account.id, missing_role), T0).await, NotFound);
+    let missing_account = AccountId(f.account.id.0 + g.account.id.0 + 1000);
+    assert_err!(store.create_api_client(new_client("cid-z", missing_account, f.role.id), T0).await, NotFound);
+    for refused in ["cid-x", "cid-y", "cid-z"] {
+        assert_eq!(store.api_client(refused).await.expect("lookup"), None);
+    }
+    assert_eq!(store.list_api_clients(f.account.id).await.expect("list").len(), 3);
+
+    store.revoke_api_client("cid-siem").await.expect("revoke");
+    let (client, _, _) = store.api_client("cid-siem").await.expect("lookup").expect("still known");
+    assert!(client.revoked);
+    assert_eq!(client, ApiClient { revoked: true, ..siem });
+    let listed = store.list_api_clients(f.account.id).await.expect("list");
+    assert!(listed.iter().find(|c| c.client_id == "cid-siem").expect("still listed").revoked);
+    assert!(!listed.iter().find(|c| c.client_id == "cid-reader").expect("listed").revoked);
+    store.revoke_api_client("cid-siem").await.expect("revoking twice is fine");
+    assert_err!(store.revoke_api_client("cid-missing").await, NotFound);
+    assert!(!store.api_client("cid-globex").await.expect("lookup").expect("known").0.revoked);
+}
+
+/// A token's principal is the token, its client, the client's account and its role's
+/// permissions; it reflects revoking the token, revoking the client and disabling the account.
+pub async fn tokens_principal_and_revoke<S: Store>(store: S) {
+    let f = fixture(&store, "acme").await;
+    let g = fixture(&store, "globex").await;
+    let empty = store
+        .create_role(NewRole { account_id: f.account.id, name: "Nothing".into(), permissions: vec![], builtin: false })
+        .await
+        .expect("role");
+    let client = store.create_api_client(new_client("cid-1", f.account.id, f.role.id), T0).await.expect("client");
+    let other = store.create_api_client(new_client("cid-2", f.account.id, empty.id), T0).await.expect("client");
+    let theirs = store.create_api_client(new_client("cid-g", g.account.id, g.role.id), T0).await.expect("client");
+    let t1 = token("hash-1", "cid-1", T0 + 10, T0 + 3_610);
+    store.store_token(t1.clone()).await.expect("store");
+    store.store_token(token("hash-2", "cid-1", T0 + 20, T0 + 3_620)).await.expect("store");
+    store.store_token(token("hash-3", "cid-2", T0 + 30, T0 + 3_630)).await.expect("store");
+    store.store_token(token("hash-g", "cid-g", T0 + 40, T0 + 3_640)).await.expect("store");
+
+    let p = store.token_principal("hash-1").await.expect("principal").expect("known");
+    assert_eq!(p.token, t1);
+    assert_eq!(p.client, client);
+    assert_eq!(p.account, f.account);
+    assert_eq!(p.permissions, vec![READ.to_owned(), EDIT.to_owned()]);
+    let p = store.token_principal("hash-3").await.expect("principal").expect("known");
+    assert_eq!(p.client, other);
+    assert!(p.permissions.is_empty());
+    let p = store.token_principal("hash-g").await.expect("principal").expect("known");
+    assert_eq!((p.client, p.account), (theirs, g.account.clone()));
+    assert_eq!(store.token_principal("hash-missing").await.expect("principal"), None);
+    assert_eq!(store.token_principal("HASH-1").await.expect("principal"), None, "hashes are exact");
+
+    assert_err!(store.store_token(token("hash-1", "cid-2", T0, T0 + 60)).await, Conflict);
+    assert_err!(store.store_token(token("hash-x", "cid-missing", T0, T0 + 60)).await, NotFound);
+    assert_eq!(store.token_principal("hash-x").await.expect("principal"), None);
+    assert_eq!(store.token_principal("hash-1").await.expect("principal").expect("known").client.client_id, "cid-1");
+
+    // Revoking one token.
+    store.revoke_token("hash-1").await.expect("revoke");
+    let p = store.token_principal("hash-1").await.expect("principal").expect("still known");
+    assert!(p.token.revoked);
+    assert!(!p.client.revoked, "the client stays");
+    assert!(!store.token_principal("hash-2").await.expect("principal").expect("known").token.revoked);
+    store.revoke_token("hash-1").await.expect("revoking twice is fine");
+    assert_err!(store.revoke_token("hash-missing").await, NotFound);
+
+    // Revoking the client revokes every token issued to it, and only those.
+    store.revoke_api_client("cid-1").await.expect("revoke client");
+    let p = store.token_principal("hash-2").await.expect("principal").expect("known");
+    assert!(p.token.revoked && p.client.revoked);
+    assert!(store.token_principal("hash-1").await.expect("principal").expect("known").client.revoked);
+    let p = store.token_principal("hash-3").await.expect("principal").expect("known");
+    assert!(!p.token.revoked && !p.client.revoked);
+    assert!(!store.token_principal("hash-g").await.expect("principal").expect("known").token.revoked);
+
+    // The account's state is read with the token.
+    store.set_account_disabled(f.account.id, true).await.expect("disable");
+    assert!(store.token_principal("hash-3").await.expect("principal").expect("known").account.disabled);
+    assert!(!store.token_principal("hash-g").await.expect("principal").expect("known").account.disabled);
+}
+
+/// Purging deletes the tokens that expired before the given time, revoked or not, and no
+/// others.
+pub async fn tokens_purge_by_expiry<S: Store>(store: S) {
+    let f = fixture(&store, "acme").await;
+    store.create_api_client(new_client("cid", f.account.id, f.role.id), T0).await.expect("client");
+    for (hash, expires) in [("t10", T0 + 10), ("t20", T0 + 20), ("t30", T0 + 30), ("t40", T0 + 40)] {
+        store.store_token(token(hash, "cid", T0, expires)).await.expect("store");
+    }
+    store.revoke_token("t40").await.expect("revoke");
+    assert_eq!(store.purge_tokens(T0 + 20).await.expect("purge"), 1);
+    assert_eq!(store.token_principal("t10").await.expect("principal"), None);
+    assert!(store.token_principal("t20").await.expect("principal").is_some(), "expiring at the bound: kept");
+    assert_eq!(store.purge_tokens(T0 + 20).await.expect("purge"), 0);
+    assert!(store.token_principal("t40").await.expect("principal").is_some(), "revoked but not expired: kept");
+    assert_eq!(store.purge_tokens(T0 + 1_000).await.expect("purge"), 3);
+    for hash in ["t20", "t30", "t40"] {
+        assert_eq!(store.token_principal(hash).await.expect("principal"), None);
+    }
+    assert!(store.api_client("cid").await.expect("lookup").is_some(), "the client stays");
+    store.store_token(token("t10", "cid", T0 + 100, T0 + 200)).await.expect("a purged hash is free again");
+}
+
+// ----- view events: copying -----
+
+/// Reads the account's events with `events_after` from the start in pages of `limit`.
+async fn walk_after<S: Store>(store: &S, account: AccountId, limit: u32) -> Vec<StoredEvent> {
+    let mut out: Vec<StoredEvent> = Vec::new();
+    let mut after = 0;
+    for _ in 0..100_000 {
+        let events = store.events_after(account, after, limit).await.expect("events after");
+        assert!(events.len() <= limit as usize, "a page longer than its limit");
+        let Some(last) = events.last() else { return out };
+        assert!(events.iter().all(|e| e.seq > after), "every record after the bound");
+        after = last.seq;
+        let full = events.len() == limit as usize;
+        out.extend(events);
+        if !full {
+            return out;
+        }
+    }
+    panic!("events_after did not end");
+}
+
+/// `events_after` pages through all of an account's events exactly once, in seq order, and
+/// sees only that account's.
+pub async fn events_after_pages_in_seq_order<S: Store>(store: S) {
+    let a = new_account(&store, "a").await;
+    let b = new_account(&store, "b").await;
+    // Interleaved ingest into two accounts, view times out of seq order, duplicates among them.
+    for round in 0..5i64 {
+        let a_events: Vec<ViewEvent> =
+            (0..13).map(|i| event(&format!("a{}", round * 13 + i), T0 + (i * 7919 + round * 31) % 500)).collect();
+        insert(&store, a, &a_events).await;
+        let mut b_events: Vec<ViewEvent> = (0..7)
+            .map(|i| {
+                let mut e = event(&format!("b{}", round * 7 + i), T0 - i);
+                e.subject = "tenant-b-marker".into();
+                e
+            })
+            .collect();
+        b_events.push(event("a0", T0));
+        insert(&store, b, &b_events).await;
+        insert(&store, a, &[event("a0", T0 + 999), event(&format!("late{round}"), T0 - 1_000 * round)]).await;
+    }
+    let mut reference = all(&store, a, &everything()).await;
+    reference.sort_by_key(|e| e.seq);
+    assert_eq!(reference.len(), 70);
+
+    for limit in [1u32, 7, 69, 70, 1_000] {
+        let walked = walk_after(&store, a, limit).await;
+        assert_eq!(walked, reference, "limit {limit}: every event once, in seq order, as stored");
+        assert!(walked.windows(2).all(|w| w[0].seq < w[1].seq));
+    }
+    let seqs: Vec<i64> = reference.iter().map(|e| e.seq).collect();
+    let middle = seqs[30];
+    assert_eq!(store.events_after(a, middle, 5).await.expect("after"), reference[31..36].to_vec());
+    assert_eq!(store.events_after(a, middle, 1_000).await.expect("after"), reference[31..].to_vec());
+    assert_eq!(store.events_after(a, i64::MIN, 1_000).await.expect("after"), reference);
+    let snapshot = store.snapshot(a).await.expect("snapshot");
+    assert!(store.events_after(a, snapshot, 10).await.expect("after").is_empty());
+    assert!(store.events_after(a, 0, 0).await.expect("after").is_empty(), "limit 0 reads nothing");
+
+    let b_walked = walk_after(&store, b, 4).await;
+    assert_eq!(b_walked.len(), 36);
+    assert!(b_walked.iter().all(|e| e.event.subject == "tenant-b-marker" || e.event.event_id == "a0"));
+    assert_eq!(id_set(&b_walked), id_set(&all(&store, b, &everything()).await));
+    assert!(walk_after(&store, a, 10).await.iter().all(|e| e.event.subject != "tenant-b-marker"));
+    let c = new_account(&store, "c").await;
+    assert!(store.events_after(c, 0, 10).await.expect("after").is_empty());
+    assert!(store.events_after(AccountId(a.0 + b.0 + c.0 + 1000), 0, 10).await.expect("after").is_empty());
+
+    // Events ingested later come after everything read so far.
+    insert(&store, a, &[event("newest", T0 - 5_000)]).await;
+    let more = store.events_after(a, *seqs.last().expect("seqs"), 10).await.expect("after");
+    assert_eq!(ids(&more), vec!["newest"]);
+}
+
 // ----- shared state -----
 
 /// A request id is fresh once per access key until it expires; purging forgets expired ones.
 pub async fn requests_replay_and_purge<S: Store>(store: S) {
-    let now = now_unix();
-    assert!(store.remember_request("AK1", "req-1", now + 300).await.expect("fresh"));
-    assert!(!store.remember_request("AK1", "req-1", now + 300).await.expect("replay"));
-    assert!(!store.remember_request("AK1", "req-1", now + 900).await.expect("replay"));
-    assert!(store.remember_request("AK2", "req-1", now + 300).await.expect("other key"));
-    assert!(store.remember_request("AK1", "req-2", now + 300).await.expect("other id"));
+    // Long ago by any real clock: the store judges by the `now` it is given.
+    let now = T0;
+    let remember = |key: &'static str, id: &'static str, expires_at: UnixTime, now: UnixTime| {
+        let store = &store;
+        async move { store.remember_request(key, id, expires_at, now).await.expect("remember") }
+    };
+    assert!(remember("AK1", "req-1", now + 300, now).await, "fresh");
+    assert!(!remember("AK1", "req-1", now + 300, now).await, "replay");
+    assert!(!remember("AK1", "req-1", now + 900, now + 1).await, "replay");
+    assert!(remember("AK2", "req-1", now + 300, now).await, "other key");
+    assert!(remember("AK1", "req-2", now + 300, now).await, "other id");
 
     // A record past its expiry counts as absent.
-    assert!(store.remember_request("AK1", "req-3", now - 10).await.expect("fresh"));
-    assert!(store.remember_request("AK1", "req-3", now + 300).await.expect("re-use after expiry"));
-    assert!(!store.remember_request("AK1", "req-3", now + 300).await.expect("replay again"));
+    assert!(remember("AK1", "req-3", now - 10, now).await, "fresh");
+    assert!(remember("AK1", "req-3", now + 300, now).await, "re-use after expiry");
+    assert!(!remember("AK1", "req-3", now + 300, now).await, "replay again");
 
-    assert!(store.remember_request("AK1", "req-4", now - 100).await.expect("fresh"));
-    assert!(store.remember_request("AK1", "req-5", now - 50).await.expect("fresh"));
+    assert!(remember("AK1", "req-4", now - 100, now).await, "fresh");
+    assert!(remember("AK1", "req-5", now - 50, now).await, "fresh");
     assert_eq!(store.purge_requests(now).await.expect("purge"), 2);
     assert_eq!(store.purge_requests(now).await.expect("purge"), 0);
-    assert!(!store.remember_request("AK1", "req-1", now + 300).await.expect("kept by the purge"));
-    assert!(store.remember_request("AK1", "req-4", now + 300).await.expect("purged"));
+    assert!(!remember("AK1", "req-1", now + 300, now).await, "kept by the purge");
+    assert!(remember("AK1", "req-4", now + 300, now).await, "purged");
     assert_eq!(store.purge_requests(now + 1_000).await.expect("purge all"), 5);
-    assert!(store.remember_request("AK1", "req-1", now + 300).await.expect("purged"));
+    assert!(remember("AK1", "req-1", now + 300, now).await, "purged");
+}
+
+/// "Expired" is judged by the `now` passed in: a record is a replay until its `expires_at`
+/// (inclusive) and fresh after it, whatever the real time.
+pub async fn requests_expiry_follows_the_given_now<S: Store>(store: S) {
+    let remember = |id: &'static str, expires_at: UnixTime, now: UnixTime| {
+        let store = &store;
+        async move { store.remember_request("AK", id, expires_at, now).await.expect("remember") }
+    };
+    assert!(remember("r", T0 + 300, T0).await, "fresh");
+    assert!(!remember("r", T0 + 300, T0 + 100).await, "replay before expiry");
+    assert!(!remember("r", T0 + 300, T0 + 300).await, "replay at the expiry second");
+    assert!(remember("r", T0 + 601, T0 + 301).await, "fresh after expiry");
+    assert!(!remember("r", T0 + 601, T0 + 302).await, "the new record holds");
+    assert!(!remember("r", T0 + 900, T0 + 601).await, "until its own expiry");
+    assert!(remember("r", T0 + 900, T0 + 602).await, "and no longer");
+    // Far in the future by any real clock, a record is still judged by the given now.
+    let future = T0 + 100 * 365 * 86_400;
+    assert!(remember("future", future + 10, future).await, "fresh");
+    assert!(!remember("future", future + 10, future + 5).await, "replay");
 }
 
 /// A bucket allows its capacity, then refuses with the time until the next token, and refills
@@ -1087,6 +1609,14 @@ macro_rules! conformance_tests {
             bindings_create_list_and_revoke,
             principal_joins_binding_user_account_application_and_permissions,
             principal_reflects_changes,
+            bindings_capped_creation_removes_the_oldest,
+            bindings_refresh_and_delete,
+            auth_profile_default_set_and_not_found,
+            login_failures_count_and_clear,
+            login_failures_purge_by_last_failure,
+            api_clients_create_lookup_list_and_revoke,
+            tokens_principal_and_revoke,
+            tokens_purge_by_expiry,
             insert_is_idempotent,
             insert_assigns_increasing_seqs_and_snapshot,
             insert_round_trips_every_field,
@@ -1100,7 +1630,9 @@ macro_rules! conformance_tests {
             page_text_filter_is_case_insensitive_unicode,
             count_agrees_with_paging,
             tenants_are_isolated,
+            events_after_pages_in_seq_order,
             requests_replay_and_purge,
+            requests_expiry_follows_the_given_now,
             rate_limit_exhausts_and_refills,
             rate_limit_keys_are_separate,
             ping_answers,

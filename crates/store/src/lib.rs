@@ -27,7 +27,6 @@ use std::future::Future;
 /// a crash after it loses nothing. A future dropped before completion stops its work where the
 /// backend can (SQLite interrupts the statement); the caller uses that for deadlines and for
 /// clients that went away.
-#[allow(unused_variables)] // TEMPORARY, with the defaults below
 pub trait Store: Send + Sync + 'static {
     // ----- accounts -----
 
@@ -103,62 +102,36 @@ pub trait Store: Send + Sync + 'static {
         &self,
         binding: NewBinding,
         max_per_user: u32,
-    ) -> impl Future<Output = StoreResult<(Binding, Vec<String>)>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("create_binding_capped is not implemented by this backend yet".into())) }
-    }
+    ) -> impl Future<Output = StoreResult<(Binding, Vec<String>)>> + Send;
     /// Refreshes a binding: new `created_at` and `expires_at`; `NotFound` if there is none.
     fn refresh_binding(
         &self,
         access_key: &str,
         created_at: UnixTime,
         expires_at: Option<UnixTime>,
-    ) -> impl Future<Output = StoreResult<()>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("refresh_binding is not implemented by this backend yet".into())) }
-    }
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Deletes a binding (sign-out); `NotFound` if there is none.
-    fn delete_binding(&self, access_key: &str) -> impl Future<Output = StoreResult<()>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("delete_binding is not implemented by this backend yet".into())) }
-    }
+    fn delete_binding(&self, access_key: &str) -> impl Future<Output = StoreResult<()>> + Send;
 
     // ----- sign-in settings and throttling -----
 
     /// The account's authentication profile (the default if none was set).
-    fn auth_profile(&self, account: AccountId) -> impl Future<Output = StoreResult<AuthProfile>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("auth_profile is not implemented by this backend yet".into())) }
-    }
+    fn auth_profile(&self, account: AccountId) -> impl Future<Output = StoreResult<AuthProfile>> + Send;
     /// Sets the account's authentication profile; `NotFound` if there is no such account.
     fn set_auth_profile(
         &self,
         account: AccountId,
         profile: AuthProfile,
-    ) -> impl Future<Output = StoreResult<()>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("set_auth_profile is not implemented by this backend yet".into())) }
-    }
+    ) -> impl Future<Output = StoreResult<()>> + Send;
     /// Records one failed sign-in against `key` at `now` and returns the updated record.
-    fn record_login_failure(&self, key: &str, now: UnixTime) -> impl Future<Output = StoreResult<LoginFailures>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("record_login_failure is not implemented by this backend yet".into())) }
-    }
+    fn record_login_failure(&self, key: &str, now: UnixTime)
+        -> impl Future<Output = StoreResult<LoginFailures>> + Send;
     /// The failures recorded against `key`, if any.
-    fn login_failures(&self, key: &str) -> impl Future<Output = StoreResult<Option<LoginFailures>>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("login_failures is not implemented by this backend yet".into())) }
-    }
+    fn login_failures(&self, key: &str) -> impl Future<Output = StoreResult<Option<LoginFailures>>> + Send;
     /// Forgets the failures recorded against `key`.
-    fn clear_login_failures(&self, key: &str) -> impl Future<Output = StoreResult<()>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("clear_login_failures is not implemented by this backend yet".into())) }
-    }
+    fn clear_login_failures(&self, key: &str) -> impl Future<Output = StoreResult<()>> + Send;
     /// Forgets failure records whose last failure is before `before`; returns how many.
-    fn purge_login_failures(&self, before: UnixTime) -> impl Future<Output = StoreResult<u64>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("purge_login_failures is not implemented by this backend yet".into())) }
-    }
+    fn purge_login_failures(&self, before: UnixTime) -> impl Future<Output = StoreResult<u64>> + Send;
 
     // ----- API 2.0 clients and tokens -----
 
@@ -168,48 +141,24 @@ pub trait Store: Send + Sync + 'static {
         &self,
         client: NewApiClient,
         now: UnixTime,
-    ) -> impl Future<Output = StoreResult<ApiClient>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("create_api_client is not implemented by this backend yet".into())) }
-    }
+    ) -> impl Future<Output = StoreResult<ApiClient>> + Send;
     /// The client with this id, with its account and its role's permissions.
     fn api_client(
         &self,
         client_id: &str,
-    ) -> impl Future<Output = StoreResult<Option<(ApiClient, Account, Vec<String>)>>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("api_client is not implemented by this backend yet".into())) }
-    }
+    ) -> impl Future<Output = StoreResult<Option<(ApiClient, Account, Vec<String>)>>> + Send;
     /// The account's API 2.0 clients.
-    fn list_api_clients(&self, account: AccountId) -> impl Future<Output = StoreResult<Vec<ApiClient>>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("list_api_clients is not implemented by this backend yet".into())) }
-    }
+    fn list_api_clients(&self, account: AccountId) -> impl Future<Output = StoreResult<Vec<ApiClient>>> + Send;
     /// Revokes a client and every token issued to it; `NotFound` if there is none.
-    fn revoke_api_client(&self, client_id: &str) -> impl Future<Output = StoreResult<()>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("revoke_api_client is not implemented by this backend yet".into())) }
-    }
+    fn revoke_api_client(&self, client_id: &str) -> impl Future<Output = StoreResult<()>> + Send;
     /// Stores an issued token (its hash).
-    fn store_token(&self, token: AccessToken) -> impl Future<Output = StoreResult<()>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("store_token is not implemented by this backend yet".into())) }
-    }
+    fn store_token(&self, token: AccessToken) -> impl Future<Output = StoreResult<()>> + Send;
     /// The token with this hash, with its client, account and permissions.
-    fn token_principal(&self, token_hash: &str) -> impl Future<Output = StoreResult<Option<TokenPrincipal>>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("token_principal is not implemented by this backend yet".into())) }
-    }
+    fn token_principal(&self, token_hash: &str) -> impl Future<Output = StoreResult<Option<TokenPrincipal>>> + Send;
     /// Revokes one token; `NotFound` if there is none.
-    fn revoke_token(&self, token_hash: &str) -> impl Future<Output = StoreResult<()>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("revoke_token is not implemented by this backend yet".into())) }
-    }
+    fn revoke_token(&self, token_hash: &str) -> impl Future<Output = StoreResult<()>> + Send;
     /// Deletes tokens that expired before `before`; returns how many.
-    fn purge_tokens(&self, before: UnixTime) -> impl Future<Output = StoreResult<u64>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("purge_tokens is not implemented by this backend yet".into())) }
-    }
+    fn purge_tokens(&self, before: UnixTime) -> impl Future<Output = StoreResult<u64>> + Send;
 
     // ----- view events -----
 
@@ -239,10 +188,7 @@ pub trait Store: Send + Sync + 'static {
         account: AccountId,
         after_seq: i64,
         limit: u32,
-    ) -> impl Future<Output = StoreResult<Vec<StoredEvent>>> + Send {
-        // TEMPORARY DEFAULT: removed once every backend implements it.
-        async { Err(StoreError::Corrupt("events_after is not implemented by this backend yet".into())) }
-    }
+    ) -> impl Future<Output = StoreResult<Vec<StoredEvent>>> + Send;
     /// How many of the account's events match the filter.
     fn count(&self, account: AccountId, filter: &EventFilter) -> impl Future<Output = StoreResult<u64>> + Send;
 
@@ -255,6 +201,7 @@ pub trait Store: Send + Sync + 'static {
         access_key: &str,
         request_id: &str,
         expires_at: UnixTime,
+        now: UnixTime,
     ) -> impl Future<Output = StoreResult<bool>> + Send;
     /// Forgets request ids that expired before `now`; returns how many.
     fn purge_requests(&self, now: UnixTime) -> impl Future<Output = StoreResult<u64>> + Send;
