@@ -144,9 +144,12 @@ impl<S: Store> Service<S> {
     /// creates a binding — or, when the item names an `accessKey` of this user and application,
     /// refreshes it.
     pub async fn login(&self, req: &LoginRequest<'_>, body: &Value, now: UnixTime) -> Result<LoginAnswer, ApiError> {
-        let authorization = req.authorization.filter(|a| !a.trim().is_empty());
+        // A blank header is a missing one (as for signed calls).
+        fn present(v: Option<&str>) -> Option<&str> {
+            v.filter(|v| !v.trim().is_empty())
+        }
         let (Some(authorization), Some(app_id), Some(date), Some(_)) =
-            (authorization, req.app_id, req.date, req.request_id.filter(|r| !r.trim().is_empty()))
+            (present(req.authorization), present(req.app_id), present(req.date), present(req.request_id))
         else {
             return Err(ApiError::MissingCredentials("Authorization, x-mc-app-id, x-mc-date and x-mc-req-id headers"));
         };

@@ -30,7 +30,47 @@ pub struct AppState<S> {
 
 /// The whole HTTP application over a store.
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
-    Router::new().fallback(dispatch::<S>).with_state(state).layer(tower_http::trace::TraceLayer::new_for_http())
+    let cors = state.config.console_origin.as_deref().and_then(cors_layer);
+    let router = Router::new().fallback(dispatch::<S>).with_state(state);
+    let router = match cors {
+        Some(cors) => router.layer(cors),
+        None => router,
+    };
+    router.layer(tower_http::trace::TraceLayer::new_for_http())
+}
+
+/// CORS for the web console's origin only: methods GET and POST; headers `Authorization`,
+/// `Content-Type` and `x-mc-*`; the rate-limit headers and `Retry-After` exposed. An origin that
+/// cannot be a header value allows no cross-origin call.
+fn cors_layer(origin: &str) -> Option<tower_http::cors::CorsLayer> {
+    use axum::http::{header, HeaderName, HeaderValue, Method};
+    let origin = match HeaderValue::from_str(origin.trim().trim_end_matches('/')) {
+        Ok(origin) => origin,
+        Err(_) => {
+            tracing::warn!(%origin, "the console origin is not a valid header value; cross-origin calls stay refused");
+            return None;
+        }
+    };
+    Some(
+        tower_http::cors::CorsLayer::new()
+            // A list, not an exact value: only a request from this origin gets the header.
+            .allow_origin(tower_http::cors::AllowOrigin::list([origin]))
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("x-mc-app-id"),
+                HeaderName::from_static("x-mc-date"),
+                HeaderName::from_static("x-mc-req-id"),
+            ])
+            .expose_headers([
+                HeaderName::from_static("x-ratelimit-limit"),
+                HeaderName::from_static("x-ratelimit-remaining"),
+                HeaderName::from_static("x-ratelimit-reset"),
+                header::RETRY_AFTER,
+            ])
+            .max_age(std::time::Duration::from_secs(600)),
+    )
 }
 
 async fn dispatch<S: Store>(

@@ -5,11 +5,14 @@ mod helpers;
 
 mod auth;
 mod clients;
+mod cors;
 mod errors;
 mod filters;
 mod health;
 mod ingest;
 mod isolation;
 mod limits;
+mod oauth;
 mod order;
 mod paging;
+mod signin;
