@@ -415,16 +415,7 @@ async fn insert_binding<C: GenericClient>(c: &C, binding: &NewBinding) -> Result
 }
 
 fn new_binding(binding: NewBinding) -> Binding {
-    Binding {
-        access_key: binding.access_key,
-        account_id: binding.account_id,
-        user_id: binding.user_id,
-        application_id: binding.application_id,
-        secret_key_sealed: binding.secret_key_sealed,
-        created_at: binding.created_at,
-        expires_at: binding.expires_at,
-        revoked: false,
-    }
+    binding.into_binding()
 }
 
 impl Store for PostgresStore {

@@ -11,7 +11,7 @@ use std::sync::LazyLock;
 use viewlog_store::{RateDecision, RateKey, RatePolicy};
 
 /// Below this, a difference in tokens or milliseconds is rounding error.
-const EPSILON: f64 = 1e-6;
+use viewlog_store::RATE_EPSILON as EPSILON;
 
 /// The key's row name: a kind prefix keeps a user id from colliding with an address.
 pub(crate) fn key_text(key: &RateKey) -> String {
@@ -24,11 +24,7 @@ pub(crate) fn key_text(key: &RateKey) -> String {
 
 /// The refill per second to use: a policy that refills nothing (or nonsense) refills nothing.
 pub(crate) fn refill_rate(policy: RatePolicy) -> f64 {
-    if policy.refill_per_sec.is_finite() && policy.refill_per_sec > 0.0 {
-        policy.refill_per_sec
-    } else {
-        0.0
-    }
+    policy.effective_refill()
 }
 
 /// The statement of a take. Binds `$1` key, `$2` capacity (float8), `$3` refill per second
@@ -55,17 +51,5 @@ pub(crate) static TAKE_SQL: LazyLock<String> = LazyLock::new(|| {
 
 /// The decision for the tokens left after a take.
 pub(crate) fn decision(policy: RatePolicy, tokens: f64, allowed: bool) -> RateDecision {
-    let capacity = policy.capacity as f64;
-    let refill_per_sec = refill_rate(policy);
-    let tokens = tokens.max(0.0);
-    let reset_ms = if tokens >= capacity {
-        0
-    } else if refill_per_sec == 0.0 {
-        // Nothing is ever added back.
-        u64::MAX
-    } else {
-        let missing = tokens.floor() + 1.0 - tokens;
-        ((missing * 1000.0 / refill_per_sec) - EPSILON).ceil().max(1.0) as u64
-    };
-    RateDecision { allowed, limit: policy.capacity, remaining: tokens.floor() as u64, reset_ms }
+    policy.decision(tokens, allowed)
 }

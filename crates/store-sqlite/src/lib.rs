@@ -353,16 +353,7 @@ fn insert_binding(tx: &rusqlite::Transaction<'_>, binding: NewBinding) -> Result
         ])
         // The access key is a credential's public half: not echoed in the error.
         .map_err(conflict_as(|| "binding with this access key".to_owned()))?;
-    Ok(Binding {
-        access_key: binding.access_key,
-        account_id: binding.account_id,
-        user_id: binding.user_id,
-        application_id: binding.application_id,
-        secret_key_sealed: binding.secret_key_sealed,
-        created_at: binding.created_at,
-        expires_at: binding.expires_at,
-        revoked: false,
-    })
+    Ok(binding.into_binding())
 }
 
 /// Reads rows of `(…, permission)`, the permission in column `permission_column`, into the

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use viewlog_store::{RateDecision, RateKey, RatePolicy};
 
 /// Below this, a difference in tokens or milliseconds is rounding error.
-const EPSILON: f64 = 1e-6;
+use viewlog_store::RATE_EPSILON as EPSILON;
 
 /// One key's bucket.
 #[derive(Debug, Clone, Copy)]
@@ -53,8 +53,7 @@ impl RateLimiter {
     /// Takes one token from `key`'s bucket (created full), refilled up to `now_ms`.
     pub(crate) fn take(&self, key: &RateKey, policy: RatePolicy, now_ms: i64) -> RateDecision {
         let capacity = policy.capacity as f64;
-        let refill_per_sec =
-            if policy.refill_per_sec.is_finite() && policy.refill_per_sec > 0.0 { policy.refill_per_sec } else { 0.0 };
+        let refill_per_sec = policy.effective_refill();
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if !buckets.contains_key(key) && buckets.len() >= self.max_buckets {
             evict(&mut buckets, now_ms, self.max_buckets);
@@ -86,17 +85,7 @@ impl RateLimiter {
         if allowed {
             bucket.tokens -= 1.0;
         }
-        let tokens = bucket.tokens.max(0.0);
-        let reset_ms = if tokens >= capacity {
-            0
-        } else if refill_per_sec == 0.0 {
-            // Nothing is ever added back.
-            u64::MAX
-        } else {
-            let missing = tokens.floor() + 1.0 - tokens;
-            ((missing * 1000.0 / refill_per_sec) - EPSILON).ceil().max(1.0) as u64
-        };
-        RateDecision { allowed, limit: policy.capacity, remaining: tokens.floor() as u64, reset_ms }
+        policy.decision(bucket.tokens, allowed)
     }
 }
 

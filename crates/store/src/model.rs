@@ -193,6 +193,22 @@ pub struct NewBinding {
     pub expires_at: Option<UnixTime>,
 }
 
+impl NewBinding {
+    /// The binding as stored (not revoked).
+    pub fn into_binding(self) -> Binding {
+        Binding {
+            access_key: self.access_key,
+            account_id: self.account_id,
+            user_id: self.user_id,
+            application_id: self.application_id,
+            secret_key_sealed: self.secret_key_sealed,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+            revoked: false,
+        }
+    }
+}
+
 /// Everything the signature check needs about one access key, read in one go.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
@@ -338,6 +354,38 @@ pub struct RatePolicy {
     pub capacity: u64,
     /// Tokens added back per second.
     pub refill_per_sec: f64,
+}
+
+/// Whole tokens closer than this to an integer count as that integer (floating-point refills).
+pub const RATE_EPSILON: f64 = 1e-6;
+
+impl RatePolicy {
+    /// The refill per second to use: a policy that refills nothing (or nonsense) refills nothing.
+    pub fn effective_refill(&self) -> f64 {
+        if self.refill_per_sec.is_finite() && self.refill_per_sec > 0.0 {
+            self.refill_per_sec
+        } else {
+            0.0
+        }
+    }
+
+    /// The answer for a bucket left holding `tokens` after a take: what every backend reports.
+    /// `reset_ms` is the time until the next whole token comes back (0 when full, `u64::MAX`
+    /// when nothing is ever added back).
+    pub fn decision(&self, tokens: f64, allowed: bool) -> RateDecision {
+        let capacity = self.capacity as f64;
+        let refill_per_sec = self.effective_refill();
+        let tokens = tokens.max(0.0);
+        let reset_ms = if tokens >= capacity {
+            0
+        } else if refill_per_sec == 0.0 {
+            u64::MAX
+        } else {
+            let missing = tokens.floor() + 1.0 - tokens;
+            ((missing * 1000.0 / refill_per_sec) - RATE_EPSILON).ceil().max(1.0) as u64
+        };
+        RateDecision { allowed, limit: self.capacity, remaining: tokens.floor() as u64, reset_ms }
+    }
 }
 
 /// An account's sign-in settings (Mimecast's "authentication profile").
