@@ -4,6 +4,7 @@
 mod helpers;
 
 mod auth;
+mod cancel;
 mod clients;
 mod cors;
 mod errors;
