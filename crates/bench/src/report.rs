@@ -101,6 +101,15 @@ fn cell(text: &str) -> String {
     }
 }
 
+/// `text`, or a dash for nothing.
+fn dash(text: &str) -> &str {
+    if text.trim().is_empty() {
+        "—"
+    } else {
+        text
+    }
+}
+
 /// Renders the report as markdown.
 pub fn render(report: &Report) -> String {
     let mut out = String::new();
@@ -174,7 +183,10 @@ pub fn render(report: &Report) -> String {
             let _ = writeln!(
                 out,
                 "- Measured: {}; baseline: {}; ratio: {}; target: {}.",
-                r.figure, r.baseline, r.ratio, r.target
+                dash(&r.figure),
+                dash(&r.baseline),
+                dash(&r.ratio),
+                dash(&r.target)
             );
             let _ = writeln!(out, "- What was tried: _TODO (human): fill in._");
             let _ = writeln!(out, "- What the profile shows: _TODO (human): fill in (e.g. `perf record -g -p $(pidof viewlog)` during the load)._\n");
@@ -320,6 +332,10 @@ mod tests {
         assert!(!md.contains("PLACEHOLDER") && md.contains("Every measured target was met"), "{md}");
         let md = render(&report(vec![row("ingest", Met::Errors)]));
         assert!(md.contains("**NO (errors)**") && md.contains("### ingest (requests failed)"), "{md}");
+        let mut bare = row("ingest", Met::No);
+        bare.baseline = String::new();
+        let md = render(&report(vec![bare]));
+        assert!(md.contains("baseline: —; ratio:"), "{md}");
     }
 
     #[test]
