@@ -185,7 +185,9 @@ struct Table {
 
 impl Table {
     fn push(&mut self, r: &ViewLogRecord) {
-        self.rows.push([r.viewed.clone(), r.viewer.clone(), r.from.clone(), r.to.clone(), r.subject.clone()]);
+        // One line a record: a newline or tab in a subject would break the row or its alignment.
+        let cell = |s: &str| s.chars().map(|c| if c.is_control() { ' ' } else { c }).collect::<String>();
+        self.rows.push([cell(&r.viewed), cell(&r.viewer), cell(&r.from), cell(&r.to), cell(&r.subject)]);
     }
 
     fn write(&self, out: &mut impl Write, terminal: bool) -> std::io::Result<()> {

@@ -40,7 +40,7 @@ pub struct SyncCmd {
     /// How far behind the server's clock each window ends (e.g. 2m).
     #[arg(long, default_value = "2m", value_parser = parse_secs_or_zero)]
     grace: Duration,
-    /// The longest window while catching up (e.g. 1d).
+    /// How far each window reaches past the last one while catching up (e.g. 1d).
     #[arg(long, default_value = "1d", value_parser = parse_duration)]
     window: Duration,
     /// Wait between polls once caught up.

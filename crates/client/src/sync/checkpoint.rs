@@ -55,7 +55,7 @@ pub struct Checkpoint {
     /// The base URL and query this checkpoint belongs to (a checkpoint is not reused for another).
     pub source: String,
     /// The end of the last completed window: every record viewed up to it was collected
-    /// (apart from late events outside the overlap).
+    /// (apart from late events outside the overlap). `None` until the first window completes.
     pub high_water: Option<i64>,
     /// The window in progress.
     pub window: Option<Window>,

@@ -1,9 +1,10 @@
 //! The collector: windows over `viewed`, paging within each, de-duplication across their
 //! overlaps, and a checkpoint after every page.
 //!
-//! Windows are `[high_water + 1 - overlap, server_now - grace]` (at most `max_window` long
-//! while catching up). Within a window the pages are followed by their tokens; a page token is
-//! never carried into another window. If a token is refused (a real Mimecast token expired),
+//! Windows are `[high_water + 1 - overlap, server_now - grace]`, reaching at most `max_window`
+//! past the high-water mark while catching up; the first window is `[since, …]`. Within a
+//! window the pages are followed by their tokens; a page token is never carried into another
+//! window. If a token is refused (a real Mimecast token expired),
 //! the window is asked again up to the oldest record already handled, and the records at that
 //! second are told apart by fingerprint. Records whose fingerprint was written in the previous
 //! window's overlap are dropped as repeats.
@@ -38,7 +39,8 @@ pub struct SyncOptions {
     pub overlap: i64,
     /// Seconds behind the server's clock each window ends, so recent events can settle.
     pub grace: i64,
-    /// The longest window, in seconds, while catching up.
+    /// How far, in seconds, a window reaches past the high-water mark while catching up (a
+    /// window also reaches `overlap` back before it).
     pub max_window: i64,
     /// The wait between polls once caught up.
     pub interval: Duration,
@@ -144,7 +146,7 @@ impl<'a> Collector<'a> {
     pub fn open(client: &'a Client, options: SyncOptions) -> Result<Collector<'a>, SyncError> {
         let source = format!("{} query={:?}", client.base_url(), options.query.as_deref().unwrap_or(""));
         let path = options.checkpoint.display().to_string();
-        let checkpoint = match Checkpoint::load(&options.checkpoint).map_err(io(format!("reading {path}")))? {
+        let mut checkpoint = match Checkpoint::load(&options.checkpoint).map_err(io(format!("reading {path}")))? {
             Some(cp) if cp.source != source => {
                 return Err(SyncError::Mismatch { path, found: cp.source, expected: source });
             }
@@ -152,14 +154,14 @@ impl<'a> Collector<'a> {
                 tracing::info!(high_water = ?cp.high_water, written = cp.written, "resuming from the checkpoint");
                 cp
             }
-            None => Checkpoint {
-                version: VERSION,
-                source,
-                high_water: Some(options.since - 1 + options.overlap),
-                ..Default::default()
-            },
+            None => Checkpoint { version: VERSION, source, high_water: None, ..Default::default() },
         };
         let sink = output::open(&options.output, checkpoint.output.as_ref()).map_err(io("opening the output"))?;
+        // A new checkpoint records where the file stands now (saved with the first window), so
+        // that a first page written but not checkpointed is cut off on restart too.
+        if checkpoint.output.is_none() {
+            checkpoint.output = sink.position();
+        }
         Ok(Collector { client, options, sink, checkpoint })
     }
 
@@ -205,14 +207,17 @@ impl<'a> Collector<'a> {
     }
 
     fn open_window(&mut self) -> Result<Option<Window>, SyncError> {
-        let high_water = self.checkpoint.high_water.unwrap_or(self.options.since - 1 + self.options.overlap);
-        let start = high_water + 1 - self.options.overlap;
+        // Before the first window completes nothing was collected: it starts at `since`.
+        let (start, high_water) = match self.checkpoint.high_water {
+            Some(hw) => (hw + 1 - self.options.overlap, hw),
+            None => (self.options.since, self.options.since - 1),
+        };
         let limit = self.client.server_now() - self.options.grace;
         // A window must reach past the high-water mark, or it would only repeat the overlap.
         if limit <= high_water {
             return Ok(None);
         }
-        let end = limit.min(start.saturating_add(self.options.max_window.max(1) - 1)).max(high_water + 1);
+        let end = limit.min(high_water.saturating_add(self.options.max_window.max(1)));
         let window = Window { start, end };
         self.checkpoint.window = Some(window);
         self.checkpoint.page_token = None;

@@ -145,6 +145,13 @@ impl FileSink {
             }
         }
         if saved.is_some_and(|s| s.rotating) {
+            // Nothing in the new file was checkpointed (that checkpoint would have ended the
+            // rotation): a page written to it before a kill is cut off.
+            if len > 0 {
+                tracing::info!(file = %path.display(), from = len, "cutting off a page written after a rotation but not checkpointed");
+                file.set_len(0)?;
+                file.sync_all()?;
+            }
             len = 0;
         }
         Ok(FileSink { path: path.to_path_buf(), max_bytes, file, len, rotation })
