@@ -19,10 +19,11 @@ const MAX_RSS_BYTES: u64 = 100 * 1024 * 1024;
 /// The longest a seeding or syncing step may take (a slow debug build on a busy machine).
 const STEP_TIMEOUT: Duration = Duration::from_secs(900);
 
-/// A million events over the last 30 days, subjects `backfill #N`, as NDJSON for `viewlog import`.
+/// A million events over 30 days up to an hour ago (well before the sync's `--grace`), subjects
+/// `backfill #N`, as NDJSON for `viewlog import`.
 fn write_events(path: &Path, now: i64) {
     let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
-    let first = now - DAYS * 86_400;
+    let first = now - 3600 - DAYS * 86_400;
     for n in 0..EVENTS {
         let viewed = format_date(first + (n as i64 * DAYS * 86_400) / EVENTS as i64);
         writeln!(

@@ -21,6 +21,8 @@ const BACKLOG: u64 = 600;
 
 struct Scenario {
     faults: Option<&'static str>,
+    /// `--page-size`: small, so that a window takes many pages and kills land inside it.
+    page_size: &'static str,
     /// `--max-bytes`: rotation is exercised too.
     rotate: bool,
 }
@@ -36,7 +38,7 @@ fn sync_args(creds: &Path, output: &Path, scenario: &Scenario, once: bool) -> Ve
         "--since",
         "2h",
         "--page-size",
-        "50",
+        scenario.page_size,
         "--grace",
         "0",
         "--overlap",
@@ -156,7 +158,7 @@ async fn kill_and_restart(scenario: Scenario) {
         let mut cmd = viewlog(dir);
         cmd.args(sync_args(&creds, &output, &scenario, once));
         let (mut child, _stdout, stderr) = Server::spawn(&mut cmd);
-        tokio::time::sleep(Duration::from_millis(rng.gen_range(50..400))).await;
+        tokio::time::sleep(Duration::from_millis(rng.gen_range(20..300))).await;
         match child.try_wait().unwrap() {
             Some(status) => {
                 assert!(status.success(), "cycle {cycle}: sync failed ({status}):\n{}", stderr.text());
@@ -202,12 +204,17 @@ async fn kill_and_restart(scenario: Scenario) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_sync_resumes_with_every_event_exactly_once() {
-    kill_and_restart(Scenario { faults: None, rotate: true }).await;
+    kill_and_restart(Scenario { faults: None, page_size: "20", rotate: true }).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkilled_sync_against_a_faulty_server_collects_every_event_exactly_once() {
-    kill_and_restart(Scenario { faults: Some("429=0.1,500=0.1,slow=0.05,slow-ms=300,drop=0.1"), rotate: false }).await;
+    kill_and_restart(Scenario {
+        faults: Some("429=0.1,500=0.1,slow=0.05,slow-ms=300,drop=0.1"),
+        page_size: "50",
+        rotate: false,
+    })
+    .await;
 }
 
 /// A first run whose `--since` is more recent than `--overlap` collects (it used to start its
