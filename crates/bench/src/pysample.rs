@@ -1,51 +1,8 @@
 //! The seed's Python sample, adapted to page: its own lines, with its variables filled in and
 //! its request lines looped over `meta.pagination.next`, writing each record as a JSON line.
 
-/// The seed's Python block, as the seed documents it (the fallback when the project's vendored
-/// copy, `crates/cli/tests/fixtures/seed_sample.py`, is not there).
-pub const SEED_SAMPLE: &str = r#"import base64
-import hashlib
-import hmac
-import uuid
-import datetime
-import requests
-# Setup required variables
-base_url = "https://xx-api.mimecast.com"
-uri = "/api/archive/get-view-logs"
-url = base_url + uri
-access_key = "YOUR ACCESS KEY"
-secret_key = "YOUR SECRET KEY"
-app_id = "YOUR APPLICATION ID"
-app_key = "YOUR APPLICATION KEY"
-# Generate request header values
-request_id = str(uuid.uuid4())
-hdr_date = datetime.datetime.utcnow().strftime("%a, %d %b %Y %H:%M:%S") + " UTC"
-# DataToSign is used in hmac_sha1
-dataToSign = ':'.join([hdr_date, request_id, uri, app_key])
-# Create the HMAC SHA1 of the Base64 decoded secret key for the Authorization header
-hmac_sha1 = hmac.new(base64.b64decode(secret_key), dataToSign.encode(), digestmod=hashlib.sha1).digest()
-# Use the HMAC SHA1 value to sign the hdrDate + ":" requestId + ":" + URI + ":" + appkey
-sig = base64.b64encode(hmac_sha1).rstrip()
-# Create request headers
-headers = {
-'Authorization': 'MC ' + access_key + ':' + sig.decode(),
-'x-mc-app-id': app_id,
-'x-mc-date': hdr_date,
-'x-mc-req-id': request_id,
-'Content-Type': 'application/json'
-}
-payload = {
-'data': [
-{
-'query': 'String',
-'start': '2016-12-01T00:00:00+0000',
-'end': '2016-12-01T23:59:59+0000'
-}
-]
-}
-r = requests.post(url=url, headers=headers, data=str(payload))
-print(r.text)
-"#;
+/// The seed's Python block: the project's one vendored copy, verbatim from the seed page.
+pub const SEED_SAMPLE: &str = include_str!("../../cli/tests/fixtures/seed_sample.py");
 
 /// What the adapted sample is filled in with.
 #[derive(Debug, Clone)]

@@ -559,10 +559,9 @@ fn write_private(path: &Path, contents: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The seed's sample: the project's vendored copy if there is one, else the seed's text.
-fn seed_sample(root: &Path) -> String {
-    std::fs::read_to_string(root.join("crates/cli/tests/fixtures/seed_sample.py"))
-        .unwrap_or_else(|_| pysample::SEED_SAMPLE.to_owned())
+/// The seed's sample (the project's vendored copy, compiled in).
+fn seed_sample(_root: &Path) -> String {
+    pysample::SEED_SAMPLE.to_owned()
 }
 
 fn python_available() -> bool {

@@ -839,15 +839,7 @@ impl Store for PostgresStore {
                 || format!("API client {}", client.client_id),
                 || format!("role {} in account {}", client.role_id, client.account_id),
             ))?;
-            Ok(ApiClient {
-                client_id: client.client_id,
-                account_id: client.account_id,
-                role_id: client.role_id,
-                name: client.name,
-                secret_hash: client.secret_hash,
-                revoked: false,
-                created_at: now,
-            })
+            Ok(client.into_api_client(now))
         })
     }
 

@@ -452,6 +452,21 @@ pub struct NewApiClient {
     pub secret_hash: String,
 }
 
+impl NewApiClient {
+    /// The client as stored at `now` (not revoked).
+    pub fn into_api_client(self, now: UnixTime) -> ApiClient {
+        ApiClient {
+            client_id: self.client_id,
+            account_id: self.account_id,
+            role_id: self.role_id,
+            name: self.name,
+            secret_hash: self.secret_hash,
+            revoked: false,
+            created_at: now,
+        }
+    }
+}
+
 /// An API 2.0 bearer token, kept only as a hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
