@@ -24,7 +24,6 @@ use tokio::sync::Semaphore;
 use viewlog_store::{StoreError, StoreResult};
 
 use crate::error::Fail;
-use crate::text;
 
 /// How much a commit on a connection must survive (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,7 +78,6 @@ impl Conn {
         // Room for every statement the store prepares (some 70, the page query's shapes
         // included), so that none is evicted and prepared again.
         db.set_prepared_statement_cache_capacity(128);
-        text::register(&db)?;
         match kind {
             Kind::Writer => {
                 // Refuse a foreign or newer file before changing anything in it.

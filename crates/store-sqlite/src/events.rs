@@ -1,4 +1,8 @@
 //! View events: ingest, paging, counting and reading in seq order.
+//!
+//! A page or count without a text filter reads the primary key's range; with one, the text index
+//! ([`segments`]) finds the matching events and the rows are then read by key. Counting the
+//! latest snapshot sums whole hours ([`hours`]).
 
 use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
@@ -6,7 +10,8 @@ use viewlog_store::{Direction, EventFilter, InsertOutcome, PageRequest, StoreErr
 
 use crate::conn::Ctx;
 use crate::error::Fail;
-use crate::text;
+use crate::segments::{self, Search};
+use crate::{hours, text};
 
 /// How many rows an ingest inserts between two cancellation checks.
 const CHECK_EVERY: usize = 1024;
@@ -21,7 +26,7 @@ const COLUMNS: &str = "seq, event_id, sender, recipient, viewer, source, subject
      discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id";
 
 /// The conditions every event query shares after the account (and, paging, the cursor):
-/// range and snapshot; the text filter's [`text::CLAUSE`] follows when there is one.
+/// range and snapshot.
 const FILTER: &str = " AND viewed >= :start AND viewed <= :end AND seq <= :snapshot";
 
 /// Inserts a batch in the caller's transaction; new events take the account's next seqs.
@@ -39,6 +44,8 @@ pub(crate) fn insert(
     let mut outcome = InsertOutcome::default();
     let mut next = last_seq + 1;
     let mut stmt = tx.prepare_cached(INSERT)?;
+    let mut text_index = segments::Builder::default();
+    let mut viewed = Vec::with_capacity(events.len());
     for (i, e) in events.iter().enumerate() {
         if i % CHECK_EVERY == CHECK_EVERY - 1 {
             ctx.check()?;
@@ -64,6 +71,8 @@ pub(crate) fn insert(
             e.case_id,
         ])?;
         if changed == 1 {
+            text_index.push(e.viewed, next, [&e.viewer, &e.from, &e.to, &e.subject])?;
+            viewed.push(e.viewed);
             outcome.inserted += 1;
             next += 1;
         } else {
@@ -72,6 +81,8 @@ pub(crate) fn insert(
     }
     if outcome.inserted > 0 {
         tx.prepare_cached("UPDATE accounts SET last_seq = ?2 WHERE id = ?1")?.execute(params![account, next - 1])?;
+        hours::add(tx, account, viewed.into_iter())?;
+        text_index.write(tx, ctx, account)?;
     }
     Ok(outcome)
 }
@@ -88,14 +99,11 @@ pub(crate) fn snapshot(db: &Connection, account: i64) -> Result<i64, Fail> {
 /// The `WHERE` conditions of a filter, `cursor` (if any) right after the account: SQLite's
 /// planner takes the first usable bound on `viewed` it meets as the start of the range scan,
 /// and for a page that must be the cursor (the plan test below holds it to that).
-fn filter_sql(cursor: &str, text: bool) -> String {
+fn filter_sql(cursor: &str) -> String {
     let mut sql = String::with_capacity(200);
     sql.push_str("account_id = :account");
     sql.push_str(cursor);
     sql.push_str(FILTER);
-    if text {
-        sql.push_str(text::CLAUSE);
-    }
     sql
 }
 
@@ -105,36 +113,37 @@ fn filter_params<'a>(
     start: &'a i64,
     end: &'a i64,
     snapshot: &'a i64,
-    needle: &'a Option<String>,
 ) -> Vec<(&'static str, &'a dyn ToSql)> {
-    let mut params: Vec<(&'static str, &'a dyn ToSql)> =
-        vec![(":account", account), (":start", start), (":end", end), (":snapshot", snapshot)];
-    if let Some(needle) = needle {
-        params.push((":needle", needle));
-    }
-    params
+    vec![(":account", account), (":start", start), (":end", end), (":snapshot", snapshot)]
 }
 
 /// The query of one page: keyset paging with row values, so that the cursor starts a range
 /// of the primary key `(account_id, viewed, seq)` and no row before it is read.
-fn page_sql(direction: Direction, cursor: bool, text: bool) -> String {
+fn page_sql(direction: Direction, cursor: bool) -> String {
     let (after, order) = match direction {
         Direction::Older => (" AND (viewed, seq) < (:cursor_viewed, :cursor_seq)", " ORDER BY viewed DESC, seq DESC"),
         Direction::Newer => (" AND (viewed, seq) > (:cursor_viewed, :cursor_seq)", " ORDER BY viewed ASC, seq ASC"),
     };
     format!(
         "SELECT {COLUMNS} FROM view_events WHERE {}{order} LIMIT :limit",
-        filter_sql(if cursor { after } else { "" }, text)
+        filter_sql(if cursor { after } else { "" })
     )
 }
 
 /// One page, newest first.
-pub(crate) fn page(db: &Connection, account: i64, request: &PageRequest) -> Result<Vec<StoredEvent>, Fail> {
+pub(crate) fn page(
+    db: &Connection,
+    ctx: &Ctx<'_>,
+    account: i64,
+    request: &PageRequest,
+) -> Result<Vec<StoredEvent>, Fail> {
     if request.limit == 0 {
         return Ok(Vec::new());
     }
     let filter = &request.filter;
-    let needle = text::needle(filter.text.as_deref());
+    if let Some(needle) = text::needle(filter.text.as_deref()) {
+        return text_page(db, ctx, account, request, &needle);
+    }
     let limit = i64::from(request.limit);
     let cursor = request.cursor.map(|c| (c.viewed, c.seq));
     // The range clamped to the cursor too: should the planner ever start from the range's
@@ -144,13 +153,13 @@ pub(crate) fn page(db: &Connection, account: i64, request: &PageRequest) -> Resu
         (Direction::Newer, Some((viewed, _))) => (filter.start.max(viewed), filter.end),
         (_, None) => (filter.start, filter.end),
     };
-    let mut params = filter_params(&account, &start, &end, &filter.snapshot, &needle);
+    let mut params = filter_params(&account, &start, &end, &filter.snapshot);
     if let Some((viewed, seq)) = &cursor {
         params.push((":cursor_viewed", viewed));
         params.push((":cursor_seq", seq));
     }
     params.push((":limit", &limit));
-    let sql = page_sql(request.direction, cursor.is_some(), needle.is_some());
+    let sql = page_sql(request.direction, cursor.is_some());
     let mut stmt = db.prepare_cached(&sql)?;
     let mut rows = stmt.query(params.as_slice())?;
     let mut out = Vec::with_capacity(request.limit.min(1000) as usize);
@@ -163,6 +172,59 @@ pub(crate) fn page(db: &Connection, account: i64, request: &PageRequest) -> Resu
     }
     Ok(out)
 }
+
+/// One page of a text filter: the text index finds the matches, a day at a time from the
+/// cursor on, until a page is full; their rows are then read by primary key.
+fn text_page(
+    db: &Connection,
+    ctx: &Ctx<'_>,
+    account: i64,
+    request: &PageRequest,
+    needle: &str,
+) -> Result<Vec<StoredEvent>, Fail> {
+    let filter = &request.filter;
+    let search = Search {
+        needle,
+        start: filter.start,
+        end: filter.end,
+        snapshot: filter.snapshot,
+        cursor: request.cursor.map(|c| (c.viewed, c.seq)),
+        direction: request.direction,
+    };
+    let limit = request.limit as usize;
+    let found = std::cell::RefCell::new(Vec::new());
+    search.run(db, ctx, account, |viewed, seq| found.borrow_mut().push((viewed, seq)), || found.borrow().len() >= limit)?;
+    let mut keys = found.into_inner();
+    // Newest first; the page is the `limit` nearest the cursor.
+    keys.sort_unstable_by(|a, b| b.cmp(a));
+    match request.direction {
+        Direction::Older => keys.truncate(limit),
+        Direction::Newer => {
+            let skip = keys.len().saturating_sub(limit);
+            keys.drain(..skip);
+        }
+    }
+    let mut stmt = db.prepare_cached(BY_KEY)?;
+    let mut out = Vec::with_capacity(keys.len());
+    for (viewed, seq) in keys {
+        let mut rows = stmt.query(params![account, viewed, seq])?;
+        match rows.next()? {
+            Some(row) => out.push(read_event(row)?),
+            None => {
+                return Err(StoreError::Corrupt(format!(
+                    "the text index holds event (viewed {viewed}, seq {seq}) that the events table lacks"
+                ))
+                .into())
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One event by primary key (the columns of [`COLUMNS`]).
+const BY_KEY: &str = "SELECT seq, event_id, sender, recipient, viewer, source, subject, content_viewed, \
+     discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id \
+     FROM view_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3";
 
 /// The index [`after`] reads. Not made by a migration: it costs ingest some 10% of its speed
 /// (an extra b-tree insert per event, measured by the `measure_seq_index_cost` test), and only
@@ -190,14 +252,41 @@ pub(crate) fn after(db: &Connection, account: i64, after_seq: i64, limit: u32) -
     Ok(out)
 }
 
-/// How many events match.
-pub(crate) fn count(db: &Connection, account: i64, filter: &EventFilter) -> Result<u64, Fail> {
-    let needle = text::needle(filter.text.as_deref());
-    let params = filter_params(&account, &filter.start, &filter.end, &filter.snapshot, &needle);
-    let sql = format!("SELECT count(*) FROM view_events WHERE {}", filter_sql("", needle.is_some()));
-    let n: i64 = db.prepare_cached(&sql)?.query_row(params.as_slice(), |r| r.get(0))?;
-    Ok(n.max(0) as u64)
+/// How many events match: with a text filter, the text index's matches; otherwise, for the
+/// latest snapshot, the hour sums and the rows of the range's partial hours; for an older one,
+/// the rows of the range. One read transaction, so that the snapshot check and the sums agree.
+pub(crate) fn count(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &EventFilter) -> Result<u64, Fail> {
+    if let Some(needle) = text::needle(filter.text.as_deref()) {
+        let search = Search {
+            needle: &needle,
+            start: filter.start,
+            end: filter.end,
+            snapshot: filter.snapshot,
+            cursor: None,
+            direction: Direction::Older,
+        };
+        let mut n = 0u64;
+        search.run(db, ctx, account, |_, _| n += 1, || false)?;
+        return Ok(n);
+    }
+    let tx = db.unchecked_transaction()?;
+    let scan = |start: i64, end: i64| -> Result<u64, Fail> {
+        let params = filter_params(&account, &start, &end, &filter.snapshot);
+        let n: i64 = tx.prepare_cached(COUNT)?.query_row(params.as_slice(), |r| r.get(0))?;
+        Ok(n.max(0) as u64)
+    };
+    let n = if filter.snapshot >= snapshot(&tx, account)? {
+        hours::count(&tx, account, filter.start, filter.end, scan)?
+    } else {
+        scan(filter.start, filter.end)?
+    };
+    tx.commit()?;
+    Ok(n)
 }
+
+/// Counts the rows of a range one by one (the parameters of [`filter_params`]).
+const COUNT: &str = "SELECT count(*) FROM view_events \
+     WHERE account_id = :account AND viewed >= :start AND viewed <= :end AND seq <= :snapshot";
 
 fn read_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
     Ok(StoredEvent {
@@ -247,9 +336,9 @@ mod tests {
         crate::schema::migrate(&mut conn.db).expect("migrate");
         for direction in [Direction::Older, Direction::Newer] {
             for cursor in [false, true] {
-                for text in [false, true] {
-                    let plan = explain(&conn.db, &page_sql(direction, cursor, text));
-                    assert!(!plan.contains("TEMP B-TREE"), "{direction:?} {cursor} {text}: {plan}");
+                {
+                    let plan = explain(&conn.db, &page_sql(direction, cursor));
+                    assert!(!plan.contains("TEMP B-TREE"), "{direction:?} {cursor}: {plan}");
                     let expected = match (direction, cursor) {
                         (_, false) => "USING PRIMARY KEY (account_id=? AND viewed>? AND viewed<?)",
                         (Direction::Older, true) => {
@@ -259,12 +348,23 @@ mod tests {
                             "USING PRIMARY KEY (account_id=? AND (viewed,seq)>(?,?) AND viewed<?)"
                         }
                     };
-                    assert!(plan.contains(expected), "{direction:?} cursor={cursor} text={text}: {plan}");
+                    assert!(plan.contains(expected), "{direction:?} cursor={cursor}: {plan}");
                 }
             }
         }
-        let plan = explain(&conn.db, &format!("SELECT count(*) FROM view_events WHERE {}", filter_sql("", true)));
+        assert_eq!(COUNT, format!("SELECT count(*) FROM view_events WHERE {}", filter_sql("")));
+        let plan = explain(&conn.db, COUNT);
         assert!(plan.contains("USING PRIMARY KEY (account_id=? AND viewed>? AND viewed<?)"), "{plan}");
+        let plan = explain(&conn.db, BY_KEY);
+        assert!(plan.contains("USING PRIMARY KEY (account_id=? AND viewed=? AND seq=?)"), "{plan}");
+        // A text search reads the segments of a range of days through their index.
+        let plan = explain(
+            &conn.db,
+            "SELECT day, keys, body FROM text_segments WHERE account_id = ?1 AND day >= ?2 AND day <= ?3 \
+             ORDER BY day DESC",
+        );
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        assert!(plan.contains("USING INDEX text_segments_by_day (account_id=? AND day>? AND day<?)"), "{plan}");
         // Reading in seq order is a range of the seq index, in its order.
         assert!(AFTER.contains(COLUMNS), "reads what read_event reads");
         conn.db.execute_batch(SEQ_INDEX).expect("seq index");

@@ -41,8 +41,10 @@
 mod conn;
 mod error;
 mod events;
+mod hours;
 mod rate;
 mod schema;
+mod segments;
 mod text;
 
 use std::path::{Path, PathBuf};
@@ -1004,7 +1006,7 @@ impl Store for SqliteStore {
 
     async fn page(&self, account: AccountId, request: &PageRequest) -> StoreResult<Vec<StoredEvent>> {
         let request = request.clone();
-        self.read(move |db, _| events::page(db, account.0, &request)).await
+        self.read(move |db, ctx| events::page(db, ctx, account.0, &request)).await
     }
 
     /// The first call creates the index it reads (see the crate docs), holding the write lock
@@ -1022,7 +1024,7 @@ impl Store for SqliteStore {
 
     async fn count(&self, account: AccountId, filter: &EventFilter) -> StoreResult<u64> {
         let filter = filter.clone();
-        self.read(move |db, _| events::count(db, account.0, &filter)).await
+        self.read(move |db, ctx| events::count(db, ctx, account.0, &filter)).await
     }
 
     // ----- state shared by server instances -----

@@ -178,7 +178,41 @@ CREATE INDEX access_tokens_by_expiry ON access_tokens (expires_at);
 -- index on (account_id, seq). It costs ingest about a tenth of its speed, and most stores are
 -- never copied, so no migration creates it: the first events_after does (events::SEQ_INDEX).
 "#,
+    // 3: events per hour (counting a range) and the text index (searching one); both are filled
+    // from the events already stored, the text index by `segments::migration_fill`.
+    r#"
+-- How many events of an account were viewed in each hour (viewed div 3600), kept by the
+-- transaction that inserts them (hours.rs).
+CREATE TABLE event_hours (
+    account_id  INTEGER NOT NULL,
+    hour        INTEGER NOT NULL,
+    events      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, hour)
+) STRICT, WITHOUT ROWID;
+
+-- The folded searchable text of an account's events, in segments per day of viewed
+-- (segments.rs): keys and body are packed blobs, so a rowid table.
+CREATE TABLE text_segments (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL,
+    day         INTEGER NOT NULL,
+    events      INTEGER NOT NULL,
+    keys        BLOB    NOT NULL,
+    body        BLOB    NOT NULL
+) STRICT;
+CREATE INDEX text_segments_by_day ON text_segments (account_id, day);
+"#,
 ];
+
+/// What a migration does beyond its SQL, run in its transaction right after it: filling what
+/// SQL cannot compute (folding text the way Rust does).
+fn after(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<(), Fail> {
+    if version == 3 {
+        tx.execute_batch(crate::hours::FILL)?;
+        crate::segments::migration_fill(tx)?;
+    }
+    Ok(())
+}
 
 /// The schema version this code writes and understands.
 pub(crate) fn current_version() -> i64 {
@@ -226,6 +260,7 @@ pub(crate) fn migrate(db: &mut Connection) -> Result<(), Fail> {
         let index =
             usize::try_from(version).map_err(|_| StoreError::Corrupt(format!("negative schema version {version}")))?;
         tx.execute_batch(MIGRATIONS[index])?;
+        after(&tx, version + 1)?;
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.commit()?;

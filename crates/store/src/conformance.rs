@@ -928,6 +928,90 @@ pub async fn count_agrees_with_paging<S: Store>(store: S) {
     }
 }
 
+/// Pages and counts, with and without text, agree with a plain reference filter over many
+/// events spread over many days and hours, ingested out of time order in batches of many sizes
+/// (so that stores keeping per-day or per-hour structures build and merge them), for ranges
+/// aligned to hours and not, and for the latest and an earlier snapshot.
+pub async fn search_and_count_agree_with_a_reference<S: Store>(store: S) {
+    let a = new_account(&store, "a").await;
+    let noise = new_account(&store, "noise").await;
+    // A small linear congruential generator: the same events on every run and every store.
+    let mut state: u64 = 0x5eed;
+    let mut next = move |n: u64| {
+        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        (state >> 33) % n
+    };
+    let names = ["Åsa.Öberg", "bob", "CAROL", "dave.smith", "ΣΩΚΡΑΤΗΣ", "erin"];
+    let domains = ["acme.example", "Globex.example", "initech.EXAMPLE"];
+    let words = ["Quarterly", "results", "invoice", "Möte", "1729", "budget", "Straße", "re:"];
+    let base = T0 - 10 * 86_400;
+    let mut events = Vec::new();
+    for i in 0..2_500u64 {
+        let mut e = event(&format!("e{i}"), base + next(20 * 86_400) as i64);
+        let addr = |n: u64, d: u64| format!("{}@{}", names[n as usize], domains[d as usize]);
+        e.viewer = addr(next(6), next(3));
+        e.from = addr(next(6), next(3));
+        e.to = addr(next(6), next(3));
+        e.subject = format!("{} {} {i}", words[next(8) as usize], words[next(8) as usize]);
+        events.push(e);
+    }
+    // Insert in batches of 1 to 150, with the other account's events in between.
+    let mut inserted: Vec<ViewEvent> = Vec::new();
+    let mut snapshot_mid = None;
+    let mut rest = events.as_slice();
+    while !rest.is_empty() {
+        let n = (1 + next(150) as usize).min(rest.len());
+        let (batch, tail) = rest.split_at(n);
+        assert_eq!(insert(&store, a, batch).await.inserted, n as u64);
+        insert(&store, noise, &batch[..1.min(n)]).await;
+        inserted.extend_from_slice(batch);
+        rest = tail;
+        if snapshot_mid.is_none() && inserted.len() >= events.len() / 2 {
+            snapshot_mid = Some((store.snapshot(a).await.expect("snapshot"), inserted.len()));
+        }
+    }
+    let (mid, mid_len) = snapshot_mid.expect("a snapshot halfway");
+    let hour = 3_600;
+    let ranges = [
+        (base - FAR, base + FAR),
+        (base + 3 * 86_400, base + 4 * 86_400 - 1),
+        (base + 3 * 86_400 + 1_234, base + 9 * 86_400 + 77),
+        (base + 5 * hour, base + 7 * hour - 1),
+        (base + 5 * hour + 1, base + 7 * hour - 2),
+        (base + 17 * hour + 59, base + 17 * hour + 1_800),
+        (base + 19 * 86_400 + 1, base + 25 * 86_400),
+    ];
+    let texts = [None, Some("åsa"), Some("ÖBERG@GLOBEX"), Some("1729"), Some("σωκ"), Some("e1"), Some("zzz"), Some(".")];
+    for (start, end) in ranges {
+        for text in texts {
+            for (snapshot, visible) in [(i64::MAX, inserted.len()), (mid, mid_len)] {
+                let filter = EventFilter { start, end, text: text.map(str::to_owned), snapshot };
+                let needle = text.map(str::to_lowercase).unwrap_or_default();
+                let mut expected: Vec<(i64, usize)> = inserted[..visible]
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, e)| e.viewed >= start && e.viewed <= end)
+                    .filter(|(_, e)| {
+                        [&e.viewer, &e.from, &e.to, &e.subject].iter().any(|f| f.to_lowercase().contains(&needle))
+                    })
+                    .map(|(i, e)| (e.viewed, i))
+                    .collect();
+                expected.sort_unstable_by(|x, y| y.cmp(x));
+                let expected: Vec<String> = expected.iter().map(|(_, i)| inserted[*i].event_id.clone()).collect();
+                let walked = walk_older(&store, a, &filter, 37).await.concat();
+                assert_eq!(ids(&walked), expected, "{filter:?}");
+                assert_eq!(count(&store, a, &filter).await, expected.len() as u64, "count of {filter:?}");
+                // Back from the oldest record, reading Newer, gives the same records.
+                if let Some(oldest) = walked.last() {
+                    let newer = page(&store, a, &request(&filter, Some(cursor_of(oldest)), Direction::Newer, 37)).await;
+                    let n = newer.len();
+                    assert_eq!(ids(&newer), expected[expected.len() - 1 - n..expected.len() - 1].to_vec(), "{filter:?}");
+                }
+            }
+        }
+    }
+}
+
 /// One account's events never show in another's pages, counts or snapshot; event ids are
 /// per account.
 pub async fn tenants_are_isolated<S: Store>(store: S) {
@@ -1629,6 +1713,7 @@ macro_rules! conformance_tests {
             page_text_filter_matches_four_fields,
             page_text_filter_is_case_insensitive_unicode,
             count_agrees_with_paging,
+            search_and_count_agree_with_a_reference,
             tenants_are_isolated,
             events_after_pages_in_seq_order,
             requests_replay_and_purge,
