@@ -193,7 +193,8 @@ impl<S: Store> Service<S> {
 
     async fn verify_signature(&self, req: &SignedRequest<'_>, now: UnixTime) -> Result<Principal, ApiError> {
         let h = read_headers(req)?;
-        let app = self.store.application_by_app_id(h.app_id).await?;
+        // Both lookups in one round trip; the checks below still run in the order of §4.
+        let (app, principal) = self.store.signed_lookup(h.app_id, h.access_key).await?;
         let app = match app {
             Some(app) if !app.disabled => app,
             _ => return Err(ApiError::DeveloperKey),
@@ -202,7 +203,7 @@ impl<S: Store> Service<S> {
         if date.abs_diff(now) > self.config.clock_skew.as_secs() {
             return Err(ApiError::RequestExpired);
         }
-        let principal = self.store.principal(h.access_key).await?.ok_or(ApiError::InvalidSignature)?;
+        let principal = principal.ok_or(ApiError::InvalidSignature)?;
         let usable = !principal.binding.revoked
             && !principal.user.disabled
             && !principal.account.disabled

@@ -38,7 +38,7 @@ impl<S: Store> Service<S> {
     ) -> Result<ViewLogsPage, ApiError> {
         let request = read_view_logs_request(body)?;
         let account = grant.account();
-        let state = match &request.page_token {
+        let mut page = match &request.page_token {
             Some(t) => {
                 let mut state = token::decode(&self.vault.tokens, account, t).map_err(|_| {
                     ApiError::invalid(
@@ -49,21 +49,21 @@ impl<S: Store> Service<S> {
                 if let Some(n) = request.page_size {
                     state.page_size = n;
                 }
-                PageState::Token(state)
+                self.read_page(account, state).await?
             }
-            None => PageState::First(self.first_page_state(account, &request, now).await?),
+            None => self.first_page(account, &request, now).await?,
         };
-        let mut page = self.read_page(account, state).await?;
         page.fail = request.extra_items;
         Ok(page)
     }
 
-    async fn first_page_state(
+    /// A query's first page: the snapshot, the total and the records read together.
+    async fn first_page(
         &self,
         account: viewlog_store::AccountId,
         request: &ViewLogsRequest,
         now: UnixTime,
-    ) -> Result<TokenState, ApiError> {
+    ) -> Result<ViewLogsPage, ApiError> {
         let (day_start, day_end) = today(now);
         let start = request.item.start.unwrap_or(day_start);
         let end = request.item.end.unwrap_or(day_end);
@@ -78,27 +78,25 @@ impl<S: Store> Service<S> {
                 .field("start")],
             ));
         }
-        let snapshot = self.gate.run(self.store.snapshot(account)).await?;
-        let filter = EventFilter { start, end, text: request.item.text.clone(), snapshot };
-        let total = self.gate.run(self.store.count(account, &filter)).await?;
-        Ok(TokenState {
+        let page_size = request.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
+        // The filter's snapshot is the store's to fix.
+        let filter = EventFilter { start, end, text: request.item.text.clone(), snapshot: i64::MAX };
+        let first = self.gate.run(self.store.first_page(account, &filter, page_size + 1)).await?;
+        let state = TokenState {
             text: filter.text,
             start,
             end,
-            page_size: request.page_size.unwrap_or(DEFAULT_PAGE_SIZE),
-            snapshot,
-            total,
+            page_size,
+            snapshot: first.snapshot,
+            total: first.total,
             cursor: Cursor { viewed: i64::MAX, seq: i64::MAX },
             direction: Direction::Older,
-        })
+        };
+        Ok(self.finish_page(account, state, true, first.events))
     }
 
-    async fn read_page(&self, account: viewlog_store::AccountId, state: PageState) -> Result<ViewLogsPage, ApiError> {
-        let (first, state) = match state {
-            PageState::First(s) => (true, s),
-            PageState::Token(s) => (false, s),
-        };
-        let n = state.page_size as usize;
+    /// A page that follows a token.
+    async fn read_page(&self, account: viewlog_store::AccountId, state: TokenState) -> Result<ViewLogsPage, ApiError> {
         let request = PageRequest {
             filter: EventFilter {
                 start: state.start,
@@ -106,11 +104,24 @@ impl<S: Store> Service<S> {
                 text: state.text.clone(),
                 snapshot: state.snapshot,
             },
-            cursor: if first { None } else { Some(state.cursor) },
+            cursor: Some(state.cursor),
             direction: state.direction,
             limit: state.page_size + 1,
         };
-        let mut records = self.gate.run(self.store.page(account, &request)).await?;
+        let records = self.gate.run(self.store.page(account, &request)).await?;
+        Ok(self.finish_page(account, state, false, records))
+    }
+
+    /// The page of `records` (read with one more than the page size, to tell whether more
+    /// exist) with its pagination and tokens.
+    fn finish_page(
+        &self,
+        account: viewlog_store::AccountId,
+        state: TokenState,
+        first: bool,
+        mut records: Vec<StoredEvent>,
+    ) -> ViewLogsPage {
+        let n = state.page_size as usize;
         let more = records.len() > n;
         let (has_next, has_previous) = match state.direction {
             Direction::Older => {
@@ -134,17 +145,12 @@ impl<S: Store> Service<S> {
         let previous = has_previous
             .then(|| records.first().map(cursor_of).unwrap_or(state.cursor))
             .map(|c| make(c, Direction::Newer));
-        Ok(ViewLogsPage {
+        ViewLogsPage {
             records,
             pagination: Pagination { page_size: state.page_size, total_count: Some(state.total), next, previous },
             fail: Vec::new(),
-        })
+        }
     }
-}
-
-enum PageState {
-    First(TokenState),
-    Token(TokenState),
 }
 
 #[cfg(test)]

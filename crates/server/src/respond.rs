@@ -5,7 +5,7 @@ use axum::response::Response;
 use serde::ser::{SerializeMap, SerializeStruct};
 use serde::{Serialize, Serializer};
 use viewlog_core::query::ViewLogsPage;
-use viewlog_protocol::dates::format_date;
+use viewlog_protocol::dates::{format_date, write_date, DATE_LEN};
 use viewlog_protocol::envelope::Meta;
 use viewlog_store::{RateDecision, StoredEvent};
 
@@ -22,10 +22,23 @@ impl Serialize for RecordRef<'_> {
         m.serialize_entry("source", &e.source)?;
         m.serialize_entry("contentViewed", &e.content_viewed)?;
         m.serialize_entry("discoveryCase", &e.discovery_case)?;
-        m.serialize_entry("messageDate", &format_date(e.message_date))?;
-        m.serialize_entry("viewed", &format_date(e.viewed))?;
+        m.serialize_entry("messageDate", &Date(e.message_date))?;
+        m.serialize_entry("viewed", &Date(e.viewed))?;
         m.serialize_entry("subject", &e.subject)?;
         m.end()
+    }
+}
+
+/// A date written as the protocol writes it, without allocating where it can.
+struct Date(i64);
+
+impl Serialize for Date {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; DATE_LEN];
+        match write_date(self.0, &mut buf) {
+            Some(text) => s.serialize_str(text),
+            None => s.serialize_str(&format_date(self.0)),
+        }
     }
 }
 

@@ -6,9 +6,11 @@
 
 use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
-use viewlog_store::{Direction, EventFilter, InsertOutcome, PageRequest, StoreError, StoredEvent, ViewEvent};
+use viewlog_store::{
+    Direction, EventFilter, FirstPage, InsertOutcome, PageRequest, StoreError, StoredEvent, ViewEvent,
+};
 
-use crate::conn::Ctx;
+use crate::conn::{Ctx, ReadTx};
 use crate::error::Fail;
 use crate::segments::{self, Search};
 use crate::{hours, text};
@@ -193,7 +195,13 @@ fn text_page(
     };
     let limit = request.limit as usize;
     let found = std::cell::RefCell::new(Vec::new());
-    search.run(db, ctx, account, |viewed, seq| found.borrow_mut().push((viewed, seq)), || found.borrow().len() >= limit)?;
+    search.run(
+        db,
+        ctx,
+        account,
+        |viewed, seq| found.borrow_mut().push((viewed, seq)),
+        || found.borrow().len() >= limit,
+    )?;
     let mut keys = found.into_inner();
     // Newest first; the page is the `limit` nearest the cursor.
     keys.sort_unstable_by(|a, b| b.cmp(a));
@@ -256,6 +264,29 @@ pub(crate) fn after(db: &Connection, account: i64, after_seq: i64, limit: u32) -
 /// latest snapshot, the hour sums and the rows of the range's partial hours; for an older one,
 /// the rows of the range. One read transaction, so that the snapshot check and the sums agree.
 pub(crate) fn count(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &EventFilter) -> Result<u64, Fail> {
+    let _tx = ReadTx::begin(db)?;
+    count_in(db, ctx, account, filter)
+}
+
+/// A query's start in one read transaction (see `Store::first_page`).
+pub(crate) fn first_page(
+    db: &Connection,
+    ctx: &Ctx<'_>,
+    account: i64,
+    filter: EventFilter,
+    limit: u32,
+) -> Result<FirstPage, Fail> {
+    let _tx = ReadTx::begin(db)?;
+    let snapshot = snapshot(db, account)?;
+    let filter = EventFilter { snapshot, ..filter };
+    let total = count_in(db, ctx, account, &filter)?;
+    let request = PageRequest { filter, cursor: None, direction: Direction::Older, limit };
+    let events = page(db, ctx, account, &request)?;
+    Ok(FirstPage { snapshot, total, events })
+}
+
+/// [`count`] inside the caller's read transaction.
+fn count_in(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &EventFilter) -> Result<u64, Fail> {
     if let Some(needle) = text::needle(filter.text.as_deref()) {
         let search = Search {
             needle: &needle,
@@ -269,19 +300,16 @@ pub(crate) fn count(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &Event
         search.run(db, ctx, account, |_, _| n += 1, || false)?;
         return Ok(n);
     }
-    let tx = db.unchecked_transaction()?;
     let scan = |start: i64, end: i64| -> Result<u64, Fail> {
         let params = filter_params(&account, &start, &end, &filter.snapshot);
-        let n: i64 = tx.prepare_cached(COUNT)?.query_row(params.as_slice(), |r| r.get(0))?;
+        let n: i64 = db.prepare_cached(COUNT)?.query_row(params.as_slice(), |r| r.get(0))?;
         Ok(n.max(0) as u64)
     };
-    let n = if filter.snapshot >= snapshot(&tx, account)? {
-        hours::count(&tx, account, filter.start, filter.end, scan)?
+    if filter.snapshot >= snapshot(db, account)? {
+        hours::count(db, account, filter.start, filter.end, scan)
     } else {
-        scan(filter.start, filter.end)?
-    };
-    tx.commit()?;
-    Ok(n)
+        scan(filter.start, filter.end)
+    }
 }
 
 /// Counts the rows of a range one by one (the parameters of [`filter_params`]).

@@ -55,9 +55,9 @@ use std::time::Duration;
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 use viewlog_store::{
     AccessToken, Account, AccountId, ApiClient, Application, ApplicationKeyId, AuthProfile, Binding, EventFilter,
-    InsertOutcome, LoginFailures, NewApiClient, NewApplication, NewBinding, NewRole, NewUser, PageRequest, Principal,
-    RateDecision, RateKey, RatePolicy, Role, RoleId, Store, StoreError, StoreResult, StoredEvent, TokenPrincipal,
-    UnixTime, User, UserId, ViewEvent,
+    FirstPage, InsertOutcome, LoginFailures, NewApiClient, NewApplication, NewBinding, NewRole, NewUser, PageRequest,
+    Principal, RateDecision, RateKey, RatePolicy, Role, RoleId, Store, StoreError, StoreResult, StoredEvent,
+    TokenPrincipal, UnixTime, User, UserId, ViewEvent,
 };
 
 use conn::{Conn, ConnConfig, Ctx, Durability, Kind, Pool, Stats};
@@ -287,6 +287,73 @@ fn binding_row(row: &Row<'_>) -> rusqlite::Result<Binding> {
 }
 
 /// Reads [`ROLE_SELECT`] rows into roles, grouping consecutive rows of one role.
+/// The principal of an access key (see [`Store::principal`]).
+fn read_principal(db: &rusqlite::Connection, access_key: &str) -> Result<Option<Principal>, Fail> {
+    // One statement, so one consistent read: one row per permission of the user's role.
+    let mut stmt = db.prepare_cached(
+        "SELECT b.access_key, b.account_id, b.user_id, b.application_id, b.secret_key_sealed, \
+                    b.created_at, b.expires_at, b.revoked, \
+                    u.id, u.account_id, u.email, u.role_id, u.password_hash, u.disabled, u.created_at, \
+                    a.id, a.name, a.disabled, a.created_at, \
+                    p.id, p.account_id, p.app_id, p.name, p.app_key_sealed, p.disabled, p.created_at, \
+                    rp.permission \
+             FROM bindings b \
+             JOIN users u ON u.id = b.user_id \
+             JOIN accounts a ON a.id = b.account_id \
+             JOIN applications p ON p.id = b.application_id \
+             LEFT JOIN role_permissions rp ON rp.role_id = u.role_id \
+             WHERE b.access_key = ?1 \
+             ORDER BY rp.position",
+    )?;
+    let mut rows = stmt.query([access_key])?;
+    let mut principal: Option<Principal> = None;
+    while let Some(row) = rows.next()? {
+        let permission: Option<String> = row.get(26)?;
+        match principal.as_mut() {
+            Some(p) => p.permissions.extend(permission),
+            None => {
+                principal = Some(Principal {
+                    binding: binding_row(row)?,
+                    user: User {
+                        id: UserId(row.get(8)?),
+                        account_id: AccountId(row.get(9)?),
+                        email: row.get(10)?,
+                        role_id: row.get::<_, Option<i64>>(11)?.map(RoleId),
+                        password_hash: row.get(12)?,
+                        disabled: row.get(13)?,
+                        created_at: row.get(14)?,
+                    },
+                    account: Account {
+                        id: AccountId(row.get(15)?),
+                        name: row.get(16)?,
+                        disabled: row.get(17)?,
+                        created_at: row.get(18)?,
+                    },
+                    application: Application {
+                        id: ApplicationKeyId(row.get(19)?),
+                        account_id: AccountId(row.get(20)?),
+                        app_id: row.get(21)?,
+                        name: row.get(22)?,
+                        app_key_sealed: row.get(23)?,
+                        disabled: row.get(24)?,
+                        created_at: row.get(25)?,
+                    },
+                    permissions: permission.into_iter().collect(),
+                })
+            }
+        }
+    }
+    Ok(principal)
+}
+
+/// An application by its public id (see [`Store::application_by_app_id`]).
+fn read_application(db: &rusqlite::Connection, app_id: &str) -> Result<Option<Application>, Fail> {
+    Ok(db
+        .prepare_cached(&format!("SELECT {APPLICATION_COLUMNS} FROM applications WHERE app_id = ?1"))?
+        .query_row([app_id], application_row)
+        .optional()?)
+}
+
 fn collect_roles(rows: rusqlite::Rows<'_>) -> rusqlite::Result<Vec<Role>> {
     let mut rows = rows;
     let mut roles: Vec<Role> = Vec::new();
@@ -591,13 +658,7 @@ impl Store for SqliteStore {
 
     async fn application_by_app_id(&self, app_id: &str) -> StoreResult<Option<Application>> {
         let app_id = app_id.to_owned();
-        self.read(move |db, _| {
-            Ok(db
-                .prepare_cached(&format!("SELECT {APPLICATION_COLUMNS} FROM applications WHERE app_id = ?1"))?
-                .query_row([app_id], application_row)
-                .optional()?)
-        })
-        .await
+        self.read(move |db, _| read_application(db, &app_id)).await
     }
 
     async fn list_applications(&self, account: AccountId) -> StoreResult<Vec<Application>> {
@@ -630,64 +691,16 @@ impl Store for SqliteStore {
 
     async fn principal(&self, access_key: &str) -> StoreResult<Option<Principal>> {
         let access_key = access_key.to_owned();
-        self.read(move |db, _| {
-            // One statement, so one consistent read: one row per permission of the user's role.
-            let mut stmt = db.prepare_cached(
-                "SELECT b.access_key, b.account_id, b.user_id, b.application_id, b.secret_key_sealed, \
-                        b.created_at, b.expires_at, b.revoked, \
-                        u.id, u.account_id, u.email, u.role_id, u.password_hash, u.disabled, u.created_at, \
-                        a.id, a.name, a.disabled, a.created_at, \
-                        p.id, p.account_id, p.app_id, p.name, p.app_key_sealed, p.disabled, p.created_at, \
-                        rp.permission \
-                 FROM bindings b \
-                 JOIN users u ON u.id = b.user_id \
-                 JOIN accounts a ON a.id = b.account_id \
-                 JOIN applications p ON p.id = b.application_id \
-                 LEFT JOIN role_permissions rp ON rp.role_id = u.role_id \
-                 WHERE b.access_key = ?1 \
-                 ORDER BY rp.position",
-            )?;
-            let mut rows = stmt.query([access_key])?;
-            let mut principal: Option<Principal> = None;
-            while let Some(row) = rows.next()? {
-                let permission: Option<String> = row.get(26)?;
-                match principal.as_mut() {
-                    Some(p) => p.permissions.extend(permission),
-                    None => {
-                        principal = Some(Principal {
-                            binding: binding_row(row)?,
-                            user: User {
-                                id: UserId(row.get(8)?),
-                                account_id: AccountId(row.get(9)?),
-                                email: row.get(10)?,
-                                role_id: row.get::<_, Option<i64>>(11)?.map(RoleId),
-                                password_hash: row.get(12)?,
-                                disabled: row.get(13)?,
-                                created_at: row.get(14)?,
-                            },
-                            account: Account {
-                                id: AccountId(row.get(15)?),
-                                name: row.get(16)?,
-                                disabled: row.get(17)?,
-                                created_at: row.get(18)?,
-                            },
-                            application: Application {
-                                id: ApplicationKeyId(row.get(19)?),
-                                account_id: AccountId(row.get(20)?),
-                                app_id: row.get(21)?,
-                                name: row.get(22)?,
-                                app_key_sealed: row.get(23)?,
-                                disabled: row.get(24)?,
-                                created_at: row.get(25)?,
-                            },
-                            permissions: permission.into_iter().collect(),
-                        })
-                    }
-                }
-            }
-            Ok(principal)
-        })
-        .await
+        self.read(move |db, _| read_principal(db, &access_key)).await
+    }
+
+    async fn signed_lookup(
+        &self,
+        app_id: &str,
+        access_key: &str,
+    ) -> StoreResult<(Option<Application>, Option<Principal>)> {
+        let (app_id, access_key) = (app_id.to_owned(), access_key.to_owned());
+        self.read(move |db, _| Ok((read_application(db, &app_id)?, read_principal(db, &access_key)?))).await
     }
 
     async fn list_bindings(&self, account: AccountId) -> StoreResult<Vec<Binding>> {
@@ -1020,6 +1033,12 @@ impl Store for SqliteStore {
             self.inner.seq_index.store(true, Ordering::Release);
         }
         self.read(move |db, _| events::after(db, account.0, after_seq, limit)).await
+    }
+
+    /// One read transaction: the snapshot, the count and the page agree.
+    async fn first_page(&self, account: AccountId, filter: &EventFilter, limit: u32) -> StoreResult<FirstPage> {
+        let filter = filter.clone();
+        self.read(move |db, ctx| events::first_page(db, ctx, account.0, filter, limit)).await
     }
 
     async fn count(&self, account: AccountId, filter: &EventFilter) -> StoreResult<u64> {

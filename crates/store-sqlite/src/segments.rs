@@ -85,8 +85,8 @@ impl Segment {
         self.text.extend_from_slice(text);
         for key in keys.chunks_exact(KEY_LEN) {
             let end = read_u32(key, 16) as usize + base;
-            let end = u32::try_from(end)
-                .map_err(|_| StoreError::Backend("a day's text segment grew past 4 GiB".into()))?;
+            let end =
+                u32::try_from(end).map_err(|_| StoreError::Backend("a day's text segment grew past 4 GiB".into()))?;
             self.keys.extend_from_slice(&key[..16]);
             self.keys.extend_from_slice(&end.to_le_bytes());
         }
@@ -95,8 +95,10 @@ impl Segment {
     }
 
     fn insert(&self, tx: &Transaction<'_>, account: i64, day: i64) -> Result<(), Fail> {
-        tx.prepare_cached("INSERT INTO text_segments (account_id, day, events, keys, body) VALUES (?1, ?2, ?3, ?4, ?5)")?
-            .execute(params![account, day, self.events, self.keys, self.text])?;
+        tx.prepare_cached(
+            "INSERT INTO text_segments (account_id, day, events, keys, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?
+        .execute(params![account, day, self.events, self.keys, self.text])?;
         Ok(())
     }
 }
@@ -113,7 +115,9 @@ fn fold_into(out: &mut Vec<u8>, field: &str) {
 
 /// Column `i` of a segment row, a blob.
 fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8], Fail> {
-    row.get_ref(i)?.as_blob().map_err(|e| StoreError::Corrupt(format!("a text segment column is not a blob: {e}")).into())
+    row.get_ref(i)?
+        .as_blob()
+        .map_err(|e| StoreError::Corrupt(format!("a text segment column is not a blob: {e}")).into())
 }
 
 fn read_i64(key: &[u8], at: usize) -> i64 {
@@ -293,7 +297,13 @@ impl Search<'_> {
     }
 
     /// The matches in one segment.
-    fn scan(&self, finder: &Finder<'_>, keys: &[u8], text: &[u8], found: &mut impl FnMut(i64, i64)) -> Result<(), Fail> {
+    fn scan(
+        &self,
+        finder: &Finder<'_>,
+        keys: &[u8],
+        text: &[u8],
+        found: &mut impl FnMut(i64, i64),
+    ) -> Result<(), Fail> {
         let corrupt = || StoreError::Corrupt("a text segment's keys do not match its text".into());
         let events = keys.len() / KEY_LEN;
         let mut event = 0usize;

@@ -906,6 +906,26 @@ pub async fn page_text_filter_is_case_insensitive_unicode<S: Store>(store: S) {
     }
 }
 
+/// `first_page` fixes the latest snapshot (whatever snapshot its filter names) and answers what
+/// `snapshot`, `count` and `page` answer for it.
+pub async fn first_page_agrees_with_snapshot_count_and_page<S: Store>(store: S) {
+    let a = paging_fixture(&store).await;
+    let filters = [
+        everything(),
+        with_text(&everything(), "INVOICE"),
+        EventFilter { start: T0 + 60, end: T0 + 8 * 60, text: None, snapshot: 0 },
+    ];
+    for filter in filters {
+        let first = store.first_page(a, &filter, 4).await.expect("first page");
+        let snapshot = store.snapshot(a).await.expect("snapshot");
+        assert_eq!(first.snapshot, snapshot);
+        let fixed = EventFilter { snapshot, ..filter.clone() };
+        assert_eq!(first.total, count(&store, a, &fixed).await, "{filter:?}");
+        assert_eq!(first.events, page(&store, a, &request(&fixed, None, Direction::Older, 4)).await, "{filter:?}");
+        assert!(first.events.len() <= 4);
+    }
+}
+
 /// `count` counts exactly what paging yields, for ranges, texts and snapshots.
 pub async fn count_agrees_with_paging<S: Store>(store: S) {
     let a = paging_fixture(&store).await;
@@ -981,7 +1001,8 @@ pub async fn search_and_count_agree_with_a_reference<S: Store>(store: S) {
         (base + 17 * hour + 59, base + 17 * hour + 1_800),
         (base + 19 * 86_400 + 1, base + 25 * 86_400),
     ];
-    let texts = [None, Some("åsa"), Some("ÖBERG@GLOBEX"), Some("1729"), Some("σωκ"), Some("e1"), Some("zzz"), Some(".")];
+    let texts =
+        [None, Some("åsa"), Some("ÖBERG@GLOBEX"), Some("1729"), Some("σωκ"), Some("e1"), Some("zzz"), Some(".")];
     for (start, end) in ranges {
         for text in texts {
             for (snapshot, visible) in [(i64::MAX, inserted.len()), (mid, mid_len)] {
@@ -1005,7 +1026,11 @@ pub async fn search_and_count_agree_with_a_reference<S: Store>(store: S) {
                 if let Some(oldest) = walked.last() {
                     let newer = page(&store, a, &request(&filter, Some(cursor_of(oldest)), Direction::Newer, 37)).await;
                     let n = newer.len();
-                    assert_eq!(ids(&newer), expected[expected.len() - 1 - n..expected.len() - 1].to_vec(), "{filter:?}");
+                    assert_eq!(
+                        ids(&newer),
+                        expected[expected.len() - 1 - n..expected.len() - 1].to_vec(),
+                        "{filter:?}"
+                    );
                 }
             }
         }
@@ -1713,6 +1738,7 @@ macro_rules! conformance_tests {
             page_text_filter_matches_four_fields,
             page_text_filter_is_case_insensitive_unicode,
             count_agrees_with_paging,
+            first_page_agrees_with_snapshot_count_and_page,
             search_and_count_agree_with_a_reference,
             tenants_are_isolated,
             events_after_pages_in_seq_order,

@@ -90,6 +90,17 @@ pub trait Store: Send + Sync + 'static {
     fn create_binding(&self, binding: NewBinding) -> impl Future<Output = StoreResult<Binding>> + Send;
     /// The binding of this access key with its user, account, application and permissions.
     fn principal(&self, access_key: &str) -> impl Future<Output = StoreResult<Option<Principal>>> + Send;
+    /// What a signed request's check reads: the application by its public id
+    /// ([`Store::application_by_app_id`]) and the principal of the access key
+    /// ([`Store::principal`]). Backends that can answer both in one round trip should; this
+    /// default asks one after the other.
+    fn signed_lookup(
+        &self,
+        app_id: &str,
+        access_key: &str,
+    ) -> impl Future<Output = StoreResult<(Option<Application>, Option<Principal>)>> + Send {
+        async move { Ok((self.application_by_app_id(app_id).await?, self.principal(access_key).await?)) }
+    }
     /// The account's bindings, newest first.
     fn list_bindings(&self, account: AccountId) -> impl Future<Output = StoreResult<Vec<Binding>>> + Send;
     /// Revokes a binding; `NotFound` if there is none.
@@ -191,6 +202,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = StoreResult<Vec<StoredEvent>>> + Send;
     /// How many of the account's events match the filter.
     fn count(&self, account: AccountId, filter: &EventFilter) -> impl Future<Output = StoreResult<u64>> + Send;
+    /// Starts a query at the account's latest snapshot: the snapshot, how many events match the
+    /// filter in it, and the first page of at most `limit` of them (the filter's own `snapshot`
+    /// is ignored). Backends that can should read all three in one transaction, so that they
+    /// agree even while events are inserted; this default asks [`Store::snapshot`],
+    /// [`Store::count`] and [`Store::page`] in turn, which agree because both of the latter
+    /// are bounded by the snapshot read first.
+    fn first_page(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<FirstPage>> + Send {
+        async move {
+            let snapshot = self.snapshot(account).await?;
+            let filter = EventFilter { snapshot, ..filter.clone() };
+            let total = self.count(account, &filter).await?;
+            let request = PageRequest { filter, cursor: None, direction: Direction::Older, limit };
+            let events = self.page(account, &request).await?;
+            Ok(FirstPage { snapshot, total, events })
+        }
+    }
 
     // ----- state shared by server instances -----
 

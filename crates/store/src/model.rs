@@ -323,6 +323,18 @@ pub struct PageRequest {
     pub limit: u32,
 }
 
+/// The start of a query, read at one moment: the snapshot it is fixed to, how many events match
+/// in that snapshot, and the newest of them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstPage {
+    /// The account's latest snapshot (see [`crate::Store::snapshot`]).
+    pub snapshot: i64,
+    /// How many events match the filter in that snapshot.
+    pub total: u64,
+    /// The newest matching events, newest first, at most the requested limit.
+    pub events: Vec<StoredEvent>,
+}
+
 /// A key for the rate limiter: whom a request is charged to.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum RateKey {
