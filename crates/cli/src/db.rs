@@ -62,8 +62,12 @@ macro_rules! with_store {
         let settings: &$crate::settings::StoreSettings = &$settings;
         match $crate::db::DbUrl::parse(&settings.db)? {
             $crate::db::DbUrl::Sqlite(path) => {
-                let options =
-                    viewlog_store_sqlite::SqliteOptions { readers: settings.sqlite_readers, ..Default::default() };
+                let defaults = viewlog_store_sqlite::SqliteOptions::default();
+                let options = viewlog_store_sqlite::SqliteOptions {
+                    readers: settings.sqlite_readers,
+                    writer_cache_kib: settings.sqlite_cache_kib.unwrap_or(defaults.writer_cache_kib),
+                    ..defaults
+                };
                 let $store = std::sync::Arc::new(
                     viewlog_store_sqlite::SqliteStore::open(&path, options)
                         .await

@@ -136,6 +136,8 @@ pub struct StoreSettings {
     pub master_key_file: PathBuf,
     /// SQLite reader connections.
     pub sqlite_readers: usize,
+    /// The SQLite writer's page cache in KiB; `None` for the store's default.
+    pub sqlite_cache_kib: Option<u32>,
 }
 
 impl StoreArgs {
@@ -147,7 +149,7 @@ impl StoreArgs {
             .clone()
             .or_else(|| file.master_key_file.clone())
             .unwrap_or_else(|| default_key_file(&db));
-        StoreSettings { db, master_key_file, sqlite_readers: file.sqlite_readers.unwrap_or(4) }
+        StoreSettings { db, master_key_file, sqlite_readers: file.sqlite_readers.unwrap_or(4), sqlite_cache_kib: None }
     }
 }
 

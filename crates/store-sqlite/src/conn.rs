@@ -55,6 +55,10 @@ pub(crate) struct ConnConfig {
     pub(crate) writer_cache_kib: u32,
 }
 
+/// How much of the file connections map into memory (SQLite caps it at its compile-time
+/// maximum, 2 GiB by default; beyond that, pages are read as usual).
+const MMAP_SIZE: i64 = 1 << 31;
+
 /// The page size of a new database file.
 const PAGE_SIZE: i64 = 8192;
 
@@ -78,6 +82,10 @@ impl Conn {
         // Room for every statement the store prepares (some 70, the page query's shapes
         // included), so that none is evicted and prepared again.
         db.set_prepared_statement_cache_capacity(128);
+        // Read the file through a memory map: a page read is a memory access rather than a
+        // `pread` and a copy into the connection's cache, and mapped pages are the kernel's page
+        // cache, not the process's private memory.
+        db.pragma_update(None, "mmap_size", MMAP_SIZE)?;
         match kind {
             Kind::Writer => {
                 // Refuse a foreign or newer file before changing anything in it.

@@ -71,8 +71,12 @@ pub async fn run(cmd: DemoCmd) -> Result<()> {
     crate::logging::init(&log_format);
     let tempdir = tempfile::tempdir().context("creating a temporary directory")?;
     let db = cmd.db.clone().unwrap_or_else(|| tempdir.path().join("demo.db").display().to_string());
-    let settings =
-        crate::settings::StoreSettings { master_key_file: tempdir.path().join("demo.key"), db, sqlite_readers: 4 };
+    let settings = crate::settings::StoreSettings {
+        master_key_file: tempdir.path().join("demo.key"),
+        db,
+        sqlite_readers: 4,
+        sqlite_cache_kib: None,
+    };
     let master = MasterKey::generate();
     let vault = Vault::new(&master);
     with_store!(settings, |store| {

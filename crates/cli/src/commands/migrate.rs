@@ -69,8 +69,19 @@ pub async fn run(cmd: MigrateCmd) -> Result<()> {
     if cmd.from.trim() == cmd.to.trim() {
         bail!("--from and --to name the same database");
     }
-    let from = StoreSettings { db: cmd.from.clone(), master_key_file: Default::default(), sqlite_readers: 4 };
-    let to = StoreSettings { db: cmd.to.clone(), master_key_file: Default::default(), sqlite_readers: 4 };
+    let from = StoreSettings {
+        db: cmd.from.clone(),
+        master_key_file: Default::default(),
+        sqlite_readers: 4,
+        sqlite_cache_kib: None,
+    };
+    // The copy writes in batches: a cache that holds what one changes.
+    let to = StoreSettings {
+        db: cmd.to.clone(),
+        master_key_file: Default::default(),
+        sqlite_readers: 4,
+        sqlite_cache_kib: Some(256 * 1024),
+    };
     let summary = with_store!(from, |source| {
         with_store!(to, |target| copy(&*source, &*target, cmd.batch_size.max(1)).await?)
     });
