@@ -89,6 +89,61 @@ pub struct Report {
     pub notes: Vec<String>,
     /// The raw figures of each run.
     pub per_run: PerRun,
+    /// The written analysis (see [`Analysis`]).
+    pub analysis: Analysis,
+}
+
+/// What people wrote about the figures, kept in `crates/bench/analysis.md` so that every run of
+/// the harness carries it into the report: a `## general` section printed before the missed
+/// targets, and a `### <row>` section per row (matched by the start of the row's name) printed
+/// under that row if it missed its target. A missed row without a section gets a placeholder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Analysis {
+    /// The general section.
+    pub general: String,
+    /// Row-name prefixes and their text.
+    pub rows: Vec<(String, String)>,
+}
+
+impl Analysis {
+    /// Reads the analysis file's sections; an absent file is an empty analysis.
+    pub fn parse(text: &str) -> Analysis {
+        let mut analysis = Analysis::default();
+        let mut current: Option<(bool, String, String)> = None;
+        let flush = |current: Option<(bool, String, String)>, analysis: &mut Analysis| {
+            if let Some((general, key, body)) = current {
+                let body = body.trim().to_owned();
+                if general {
+                    analysis.general = body;
+                } else {
+                    analysis.rows.push((key, body));
+                }
+            }
+        };
+        for line in text.lines() {
+            if let Some(key) = line.strip_prefix("### ") {
+                flush(current.take(), &mut analysis);
+                current = Some((false, key.trim().to_owned(), String::new()));
+            } else if line.trim() == "## general" {
+                flush(current.take(), &mut analysis);
+                current = Some((true, String::new(), String::new()));
+            } else if let Some((_, _, body)) = current.as_mut() {
+                body.push_str(line);
+                body.push('\n');
+            }
+        }
+        flush(current, &mut analysis);
+        analysis
+    }
+
+    /// The text written for a row, if any.
+    fn for_row(&self, row: &str) -> Option<&str> {
+        self.rows
+            .iter()
+            .filter(|(key, _)| row.starts_with(key.as_str()))
+            .max_by_key(|(key, _)| key.len())
+            .map(|(_, t)| t.as_str())
+    }
 }
 
 /// A table cell: no line breaks, pipes escaped.
@@ -169,13 +224,16 @@ pub fn render(report: &Report) -> String {
     }
     let missed: Vec<&Row> = report.rows.iter().filter(|r| r.met.is_miss()).collect();
     let _ = writeln!(out, "## Missed targets: what was tried, what the profile shows\n");
+    if !report.analysis.general.is_empty() {
+        let _ = writeln!(out, "{}\n", report.analysis.general);
+    }
     if missed.is_empty() {
         let _ = writeln!(out, "Every measured target was met in this run.\n");
     } else {
         let _ = writeln!(
             out,
-            "> **PLACEHOLDER — to be filled in by a human after profiling.** The figures above are \
-             measured; the explanations below are not written by the harness.\n"
+            "The figures are measured by this run; the explanations come from `crates/bench/analysis.md`, \
+             written by people after profiling, and may describe an earlier run.\n"
         );
         for r in missed {
             let why = if r.met == Met::Errors { "requests failed" } else { "target missed" };
@@ -188,8 +246,18 @@ pub fn render(report: &Report) -> String {
                 dash(&r.ratio),
                 dash(&r.target)
             );
-            let _ = writeln!(out, "- What was tried: _TODO (human): fill in._");
-            let _ = writeln!(out, "- What the profile shows: _TODO (human): fill in (e.g. `perf record -g -p $(pidof viewlog)` during the load)._\n");
+            match report.analysis.for_row(&r.row) {
+                Some(text) => {
+                    let _ = writeln!(out, "{text}\n");
+                }
+                None => {
+                    let _ = writeln!(
+                        out,
+                        "- **PLACEHOLDER:** no analysis of this row in `crates/bench/analysis.md` yet: what \
+                         was tried and what the profile shows are still to be written.\n"
+                    );
+                }
+            }
         }
     }
     if !report.per_run.lines.is_empty() {
@@ -294,6 +362,7 @@ mod tests {
                 runs: vec!["run 1".into(), "run 2".into()],
                 lines: vec![("floor req/s".into(), vec!["17,000".into(), "18,000".into()])],
             },
+            analysis: Analysis::default(),
         }
     }
 
@@ -322,6 +391,12 @@ mod tests {
         assert!(md.contains("the ratios within a run are what count"), "{md}");
         // A missed row gets a placeholder explanation; the met ones do not.
         assert!(md.contains("PLACEHOLDER") && md.contains("### page (target missed)"), "{md}");
+        // A row with an analysis gets it instead.
+        let mut with = report(vec![row("page", Met::No)]);
+        with.analysis = Analysis::parse("## general\nAll of it.\n### pa\nshort key\n### page\nWhy it missed.\n");
+        let md = render(&with);
+        assert!(md.contains("All of it.") && md.contains("Why it missed.") && !md.contains("short key"), "{md}");
+        assert!(!md.contains("PLACEHOLDER"), "{md}");
         assert!(!md.contains("### floor"), "{md}");
         assert!(md.contains("| floor req/s | 17,000 | 18,000 |"), "{md}");
     }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use viewlog_bench::procfs::{self, Machine};
 use viewlog_bench::pysample::{self, PagerValues};
-use viewlog_bench::report::{fmt_count, fmt_mib, fmt_ms, fmt_ratio, Met, PerRun, Report, Row};
+use viewlog_bench::report::{fmt_count, fmt_mib, fmt_ms, fmt_ratio, Analysis, Met, PerRun, Report, Row};
 use viewlog_bench::stats::median;
 use viewlog_protocol::dates::{self, Bound};
 
@@ -841,6 +841,9 @@ pub async fn run(cfg: &Config, datasets: &[(PathBuf, SeedInfo)], import_file: &P
         rows,
         notes,
         per_run: s.per_run(),
+        analysis: Analysis::parse(
+            &std::fs::read_to_string(cfg.root.join("crates/bench/analysis.md")).unwrap_or_default(),
+        ),
     })
 }
 
