@@ -56,6 +56,9 @@ struct Cli {
     /// A smoke test: 100,000 events, 1 run, 2 s loads.
     #[arg(long)]
     quick: bool,
+    /// Only seed the databases (and the import file) into the cache, then stop.
+    #[arg(long)]
+    seed_only: bool,
     /// Use the release `viewlog` binary as it is instead of building it first.
     #[arg(long)]
     no_build: bool,
@@ -163,6 +166,10 @@ fn main() -> Result<()> {
     }
     let import_file = seed::import_file(&config.data_dir, config.import_events)?;
     drop(seeding);
+    if cli.seed_only {
+        eprintln!("seeded; --seed-only: not measuring");
+        return Ok(());
+    }
 
     server::pin_to_cpu(server::CLIENT_CPU)?;
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;

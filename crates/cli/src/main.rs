@@ -1,9 +1,5 @@
 //! `viewlog`: the one binary — server, demo, import and administration.
 
-/// mimalloc rather than the system allocator (see the dependency's note in Cargo.toml).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod client_args;
 mod commands;
 mod db;
