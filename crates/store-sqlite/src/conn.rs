@@ -82,6 +82,12 @@ impl Conn {
         // Room for every statement the store prepares (some 70, the page query's shapes
         // included), so that none is evicted and prepared again.
         db.set_prepared_statement_cache_capacity(128);
+        // The bundled SQLite is built with STAT4, which marks a cached statement to be prepared
+        // again whenever a parameter that bounds an index range is bound anew: every page query
+        // was parsed and planned again on every request (`sqlite3Reprepare` in the profile).
+        // The query planner stability guarantee keeps the plan made at prepare time; the plans
+        // the store relies on are checked by the tests of `events.rs`.
+        db.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
         // Read the file through a memory map: a page read is a memory access rather than a
         // `pread` and a copy into the connection's cache, and mapped pages are the kernel's page
         // cache, not the process's private memory.
