@@ -48,22 +48,7 @@ pub(crate) fn insert(
     let mut stmt = tx.prepare_cached(INSERT)?;
     let mut text_index = segments::Builder::default();
     let mut viewed = Vec::with_capacity(events.len());
-    // Inserted in `viewed` order: the rows of one transaction then go to neighbouring places of
-    // the time-clustered b-tree, and each page it dirties takes several of them (events arrive
-    // in any order; a batch over a year in arrival order dirties a page per row). A later
-    // duplicate of an id within the batch is set aside first, so that the first one stays the
-    // one stored, whatever its time.
-    let mut seen = std::collections::HashSet::with_capacity(events.len());
-    let mut order: Vec<&ViewEvent> = Vec::with_capacity(events.len());
-    for e in events {
-        if seen.insert(e.event_id.as_str()) {
-            order.push(e);
-        } else {
-            outcome.duplicates += 1;
-        }
-    }
-    order.sort_by_key(|e| e.viewed);
-    for (i, e) in order.into_iter().enumerate() {
+    for (i, e) in events.iter().enumerate() {
         if i % CHECK_EVERY == CHECK_EVERY - 1 {
             ctx.check()?;
         }
