@@ -5,7 +5,7 @@
 //! latest snapshot sums whole hours ([`hours`]).
 
 use rusqlite::types::ToSql;
-use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use viewlog_store::{
     Direction, EventFilter, FirstPage, InsertOutcome, PageRequest, StoreError, StoredEvent, ViewEvent,
 };
@@ -33,7 +33,7 @@ const FILTER: &str = " AND viewed >= :start AND viewed <= :end AND seq <= :snaps
 
 /// Inserts a batch in the caller's transaction; new events take the account's next seqs.
 pub(crate) fn insert(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     ctx: &Ctx<'_>,
     account: i64,
     events: &[ViewEvent],

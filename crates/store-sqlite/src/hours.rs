@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection};
 
 use crate::error::Fail;
 
@@ -23,7 +23,7 @@ fn hour_of(t: i64) -> i64 {
 }
 
 /// Adds inserted events, given by their `viewed`, to their hours' counts.
-pub(crate) fn add(tx: &Transaction<'_>, account: i64, viewed: impl Iterator<Item = i64>) -> Result<(), Fail> {
+pub(crate) fn add(tx: &Connection, account: i64, viewed: impl Iterator<Item = i64>) -> Result<(), Fail> {
     let mut per_hour: BTreeMap<i64, i64> = BTreeMap::new();
     for v in viewed {
         *per_hour.entry(hour_of(v)).or_default() += 1;

@@ -52,7 +52,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, OptionalExtension, Row};
 use viewlog_store::{
     AccessToken, Account, AccountId, ApiClient, Application, ApplicationKeyId, AuthProfile, Binding, EventFilter,
     FirstPage, InsertOutcome, LoginFailures, NewApiClient, NewApplication, NewBinding, NewRole, NewUser, PageRequest,
@@ -182,21 +182,30 @@ impl SqliteStore {
         self.inner.readers.run(move |conn, ctx| f(&conn.db, ctx)).await
     }
 
-    /// Runs `f` in an immediate write transaction on the writer connection, committed with the
-    /// given durability.
+    /// Runs `f` in an immediate write transaction on the writer connection (rolled back if `f`
+    /// fails), committed with the given durability.
     async fn write<T, F>(&self, durability: Durability, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Transaction<'_>, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
     {
         self.inner
             .writer
             .run(move |conn, ctx| {
                 conn.set_durability(durability)?;
-                let tx = conn.db.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let value = f(&tx, ctx)?;
-                tx.commit()?;
-                Ok(value)
+                // Cached BEGIN/COMMIT statements: rusqlite's `Transaction` parses them anew each
+                // time, a cost every signed request paid for its replay record.
+                conn.db.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+                let done = f(&conn.db, ctx).and_then(|value| {
+                    conn.db.prepare_cached("COMMIT")?.execute([])?;
+                    Ok(value)
+                });
+                if done.is_err() && !conn.db.is_autocommit() {
+                    // Undo what `f` did (or a commit that failed); should that fail too, the
+                    // pool replaces a connection left inside a transaction.
+                    let _ = conn.db.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+                }
+                done
             })
             .await
     }
@@ -407,7 +416,7 @@ fn changed_one(changed: usize, what: impl FnOnce() -> String) -> Result<(), Fail
 
 /// Inserts a binding in the caller's transaction, after checking that its user and application
 /// belong to its account.
-fn insert_binding(tx: &rusqlite::Transaction<'_>, binding: NewBinding) -> Result<Binding, Fail> {
+fn insert_binding(tx: &rusqlite::Connection, binding: NewBinding) -> Result<Binding, Fail> {
     require_in_account(tx, "users", "user", binding.account_id, binding.user_id.0)?;
     require_in_account(tx, "applications", "application", binding.account_id, binding.application_id.0)?;
     tx.prepare_cached(&format!("INSERT INTO bindings ({BINDING_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 0)"))?

@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use memchr::memmem::Finder;
-use rusqlite::{params, Connection, Transaction};
+use rusqlite::{params, Connection};
 use viewlog_store::{Direction, StoreError};
 
 use crate::conn::Ctx;
@@ -94,7 +94,7 @@ impl Segment {
         Ok(())
     }
 
-    fn insert(&self, tx: &Transaction<'_>, account: i64, day: i64) -> Result<(), Fail> {
+    fn insert(&self, tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
         tx.prepare_cached(
             "INSERT INTO text_segments (account_id, day, events, keys, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?
@@ -145,7 +145,7 @@ impl Builder {
     }
 
     /// Writes the segments, then merges the touched days' segments where a tier is full.
-    pub(crate) fn write(self, tx: &Transaction<'_>, ctx: &Ctx<'_>, account: i64) -> Result<(), Fail> {
+    pub(crate) fn write(self, tx: &Connection, ctx: &Ctx<'_>, account: i64) -> Result<(), Fail> {
         for (day, segment) in &self.days {
             segment.insert(tx, account, *day)?;
         }
@@ -158,7 +158,7 @@ impl Builder {
 }
 
 /// Merges a day's segments while some tier holds [`FANOUT`] of them.
-fn compact(tx: &Transaction<'_>, account: i64, day: i64) -> Result<(), Fail> {
+fn compact(tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
     loop {
         let segments: Vec<(i64, i64)> = tx
             .prepare_cached("SELECT id, events FROM text_segments WHERE account_id = ?1 AND day = ?2")?
@@ -190,7 +190,7 @@ fn compact(tx: &Transaction<'_>, account: i64, day: i64) -> Result<(), Fail> {
 
 /// Fills the index from the events already stored (migration 3), one segment per account and
 /// day.
-pub(crate) fn migration_fill(tx: &Transaction<'_>) -> Result<(), Fail> {
+pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
     let mut stmt = tx.prepare(
         "SELECT account_id, viewed, seq, viewer, sender, recipient, subject FROM view_events \
          ORDER BY account_id, viewed",
