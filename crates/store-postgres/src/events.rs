@@ -4,7 +4,8 @@ use std::collections::HashSet;
 
 use deadpool_postgres::Client;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::Row;
+use tokio_postgres::{IsolationLevel, Row};
+use viewlog_store::hours::{whole_hours, HOUR};
 use viewlog_store::{Direction, EventFilter, InsertOutcome, PageRequest, StoreError, StoredEvent, ViewEvent};
 
 use crate::error::Fail;
@@ -19,8 +20,9 @@ const COLUMNS: &str = "seq, event_id, sender, recipient, viewer, source, subject
 /// Runs after the account's row lock was taken, in a statement of its own, so its snapshot
 /// sees every event committed before the lock was granted: `NOT EXISTS` is then exact, and `ON
 /// CONFLICT DO NOTHING` is only a safety net. (Naming the event-id index as the one arbiter
-/// spares the other unique index a speculative check per row.) Returns how many rows it inserted and the
-/// highest seq it gave.
+/// spares the other unique index a speculative check per row.) Adds the inserted events to
+/// their hours' counts (`event_hours`, under the same row lock). Returns how many rows it
+/// inserted and the highest seq it gave.
 const INSERT: &str = "\
 WITH input AS (
     SELECT * FROM unnest($3::text[], $4::int8[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[],
@@ -43,7 +45,12 @@ inserted AS (
            viewer_lc, sender_lc, recipient_lc, subject_lc
     FROM fresh
     ON CONFLICT (account_id, event_id) DO NOTHING
-    RETURNING seq
+    RETURNING seq, viewed
+),
+hours AS (
+    INSERT INTO event_hours (account_id, hour, events)
+    SELECT $1, floor(viewed / 3600.0)::bigint AS h, count(*) FROM inserted GROUP BY h
+    ON CONFLICT (account_id, hour) DO UPDATE SET events = event_hours.events + excluded.events
 )
 SELECT count(*), coalesce(max(seq), 0) FROM inserted";
 
@@ -272,12 +279,54 @@ fn count_query(account: i64, filter: &EventFilter) -> (String, Params) {
     (sql, params)
 }
 
-/// How many events match.
+/// How many events match. Without a text filter and for the latest snapshot, the whole hours
+/// of the range are summed from `event_hours` and only the rows of its two partial hours are
+/// counted; otherwise (a text, or an older snapshot, whose counts the sums no longer give) the
+/// rows of the range are. One repeatable-read transaction, so that the snapshot check and the
+/// sums agree.
 pub(crate) async fn count(client: &mut Client, account: i64, filter: &EventFilter) -> Result<u64, Fail> {
-    let (sql, params) = count_query(account, filter);
-    let stmt = client.prepare_cached(&sql).await?;
-    let n: i64 = client.query_one(&stmt, &params.refs()).await?.get(0);
-    Ok(n.max(0) as u64)
+    let tx = client.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().await?;
+    let scan = |start: i64, end: i64| {
+        let tx = &tx;
+        async move {
+            let sub = EventFilter { start, end, ..filter.clone() };
+            let (sql, params) = count_query(account, &sub);
+            let stmt = tx.prepare_cached(&sql).await?;
+            let n: i64 = tx.query_one(&stmt, &params.refs()).await?.get(0);
+            Ok::<u64, Fail>(n.max(0) as u64)
+        }
+    };
+    let last: i64 = {
+        let stmt = tx.prepare_cached("SELECT last_seq FROM accounts WHERE id = $1").await?;
+        tx.query_opt(&stmt, &[&account]).await?.map_or(0, |r| r.get(0))
+    };
+    let whole = if text::needle(filter.text.as_deref()).is_none() && filter.snapshot >= last {
+        whole_hours(filter.start, filter.end)
+    } else {
+        None
+    };
+    let n = match whole {
+        None => scan(filter.start, filter.end).await?,
+        Some((first, past)) => {
+            let stmt = tx
+                .prepare_cached(
+                    "SELECT coalesce(sum(events), 0)::bigint FROM event_hours \
+                     WHERE account_id = $1 AND hour >= $2 AND hour < $3",
+                )
+                .await?;
+            let sum: i64 = tx.query_one(&stmt, &[&account, &first, &past]).await?.get(0);
+            let mut n = sum.max(0) as u64;
+            if filter.start < first * HOUR {
+                n += scan(filter.start, first * HOUR - 1).await?;
+            }
+            if past * HOUR <= filter.end {
+                n += scan(past * HOUR, filter.end).await?;
+            }
+            n
+        }
+    };
+    tx.commit().await?;
+    Ok(n)
 }
 
 /// What [`explain`] explains.

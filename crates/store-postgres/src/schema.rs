@@ -187,6 +187,18 @@ CREATE UNLOGGED TABLE rate_buckets (
     allowed  BOOLEAN          NOT NULL
 );
 "#,
+    // 2: events per account and hour of viewed (counting a range: events.rs), filled from the
+    // events stored already.
+    r#"
+CREATE TABLE event_hours (
+    account_id  BIGINT NOT NULL REFERENCES accounts (id),
+    hour        BIGINT NOT NULL,
+    events      BIGINT NOT NULL,
+    PRIMARY KEY (account_id, hour)
+);
+INSERT INTO event_hours (account_id, hour, events)
+SELECT account_id, floor(viewed / 3600.0)::bigint AS h, count(*) FROM view_events GROUP BY account_id, h;
+"#,
 ];
 
 /// The name of the trigram index of the text filter.

@@ -11,16 +11,9 @@
 use std::collections::BTreeMap;
 
 use rusqlite::{params, Connection};
+use viewlog_store::hours::{hour_of, whole_hours, HOUR};
 
 use crate::error::Fail;
-
-/// Seconds per bucket.
-const HOUR: i64 = 3600;
-
-/// The hour holding `t` (floor, also before 1970).
-fn hour_of(t: i64) -> i64 {
-    t.div_euclid(HOUR)
-}
 
 /// Adds inserted events, given by their `viewed`, to their hours' counts.
 pub(crate) fn add(tx: &Connection, account: i64, viewed: impl Iterator<Item = i64>) -> Result<(), Fail> {
@@ -43,14 +36,6 @@ pub(crate) fn add(tx: &Connection, account: i64, viewed: impl Iterator<Item = i6
 pub(crate) const FILL: &str = "INSERT INTO event_hours (account_id, hour, events) \
      SELECT account_id, CASE WHEN viewed >= 0 THEN viewed / 3600 ELSE (viewed - 3599) / 3600 END AS h, count(*) \
      FROM view_events GROUP BY account_id, h";
-
-/// The whole hours inside `[start, end]`, as the half-open range `[first, past)` of hour
-/// numbers; `None` when the range holds no whole hour.
-fn whole_hours(start: i64, end: i64) -> Option<(i64, i64)> {
-    let first = hour_of(start.saturating_add(HOUR - 1));
-    let past = hour_of(end.saturating_add(1));
-    (first < past).then_some((first, past))
-}
 
 /// How many of the account's events lie in `[start, end]`, with every stored event counted
 /// (the caller has checked that the snapshot holds them all), in the caller's read
@@ -80,30 +65,4 @@ pub(crate) fn count(
         total += scan(tail_start, end)?;
     }
     Ok(total)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hours_floor_before_1970() {
-        assert_eq!(hour_of(0), 0);
-        assert_eq!(hour_of(3599), 0);
-        assert_eq!(hour_of(3600), 1);
-        assert_eq!(hour_of(-1), -1);
-        assert_eq!(hour_of(-3600), -1);
-        assert_eq!(hour_of(-3601), -2);
-    }
-
-    #[test]
-    fn whole_hours_of_a_range() {
-        assert_eq!(whole_hours(0, 3599), Some((0, 1)));
-        assert_eq!(whole_hours(0, 3598), None);
-        assert_eq!(whole_hours(1, 7199), Some((1, 2)));
-        assert_eq!(whole_hours(1, 7198), None);
-        assert_eq!(whole_hours(-3600, -1), Some((-1, 0)));
-        assert_eq!(whole_hours(100, 100 + 5 * 3600), Some((1, 5)));
-        assert_eq!(whole_hours(i64::MIN, i64::MAX).map(|(a, b)| a < b), Some(true));
-    }
 }

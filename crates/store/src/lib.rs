@@ -11,6 +11,7 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod hours;
 pub mod model;
 
 #[cfg(feature = "conformance")]
