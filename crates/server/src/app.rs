@@ -167,8 +167,20 @@ async fn run<S: Store>(
         }
         Endpoint::RecordViews => {
             let grant = verified.grant_edit()?;
-            let body = read_body(body, limit).await?;
-            let outcome = state.service.record_views(&grant, &body).await?;
+            let bytes = read_bytes(body, limit).await?;
+            let large = bytes.len() >= crate::memory::TRIM_AFTER_BYTES;
+            let outcome = match parse_body(&bytes) {
+                Ok(body) => {
+                    drop(bytes);
+                    state.service.record_views(&grant, &body).await.map_err(HttpError::from)
+                }
+                Err(e) => Err(e),
+            };
+            if large {
+                // The body, its tree and its events are freed by now.
+                crate::memory::trim_soon();
+            }
+            let outcome = outcome?;
             Ok(respond::envelope(vec![RecordViewsResult {
                 inserted: outcome.inserted,
                 duplicates: outcome.duplicates,
@@ -230,8 +242,12 @@ async fn unsigned<S: Store>(
 
 /// Reads the body within `limit` and parses it tolerantly.
 async fn read_body(body: Body, limit: usize) -> Result<serde_json::Value, HttpError> {
-    let bytes = read_bytes(body, limit).await?;
-    lenient::parse_body(&bytes).map_err(|e| HttpError::Api(viewlog_core::ApiError::MalformedBody(e.to_string())))
+    parse_body(&read_bytes(body, limit).await?)
+}
+
+/// A body read by the tolerant reader.
+fn parse_body(bytes: &[u8]) -> Result<serde_json::Value, HttpError> {
+    lenient::parse_body(bytes).map_err(|e| HttpError::Api(viewlog_core::ApiError::MalformedBody(e.to_string())))
 }
 
 /// Reads the body within `limit`.

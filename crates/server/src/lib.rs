@@ -12,6 +12,7 @@ pub mod config;
 pub mod endpoint;
 pub mod error;
 pub mod faults;
+pub mod memory;
 pub mod respond;
 pub mod serve;
 pub mod signed;
