@@ -423,3 +423,46 @@ async fn works_without_pg_trgm_and_creates_the_index_once_it_can() {
     assert!(store.has_text_index());
     assert_eq!(ids_matching(&store, account, "åsa").await, vec!["e1"]);
 }
+
+/// Events stored before the hour counts existed (schema version 1) get theirs from migration 2:
+/// counts that sum hours agree with the events, at once and after more are inserted.
+#[tokio::test]
+async fn the_hour_counts_are_filled_for_events_stored_before_them() {
+    assert_eq!(PostgresStore::schema_version(), 2, "this test rewinds the database to version 1");
+    let db = ScratchDb::create().await;
+    let store = open(&db).await;
+    let account = store.create_account("acme", T0).await.expect("account").id;
+    let mut events: Vec<ViewEvent> = (0..300i64).map(|i| event(&format!("e{i}"), T0 - 86_400 + i * 613)).collect();
+    store.insert_events(account, &events).await.expect("insert");
+    drop(store);
+    let client = common::connect(&db.url).await;
+    client
+        .batch_execute("DROP TABLE event_hours; DELETE FROM viewlog_schema WHERE version = 2")
+        .await
+        .expect("back to version 1");
+    let store = open(&db).await;
+    let check = |events: Vec<ViewEvent>| {
+        let store = store.clone();
+        async move {
+            let ranges = [
+                (T0 - 86_400, T0 + 86_400),
+                (T0 - 86_400 + 1_000, T0 + 3_599 * 20),
+                (T0 - 5_000, T0 - 5_000 + 7_200),
+                (T0 - 3_600 * 10, T0 - 3_600 * 8 - 1),
+            ];
+            for (start, end) in ranges {
+                let filter = EventFilter { start, end, text: None, snapshot: i64::MAX };
+                let expected = events.iter().filter(|e| e.viewed >= start && e.viewed <= end).count() as u64;
+                assert_eq!(store.count(account, &filter).await.expect("count"), expected, "{start}..{end}");
+            }
+        }
+    };
+    check(events.clone()).await;
+    let hours: i64 =
+        client.query_one("SELECT coalesce(sum(events), 0)::bigint FROM event_hours", &[]).await.expect("sum").get(0);
+    assert_eq!(hours, 300);
+    let more: Vec<ViewEvent> = (0..50i64).map(|i| event(&format!("more{i}"), T0 - 40_000 + i * 997)).collect();
+    store.insert_events(account, &more).await.expect("insert more");
+    events.extend(more);
+    check(events).await;
+}
