@@ -259,26 +259,36 @@ fn api_client_row(row: &Row<'_>) -> rusqlite::Result<ApiClient> {
 }
 
 fn user_row(row: &Row<'_>) -> rusqlite::Result<User> {
+    user_at(row, 0)
+}
+
+/// A user read from [`USER_COLUMNS`] starting at column `i`.
+fn user_at(row: &Row<'_>, i: usize) -> rusqlite::Result<User> {
     Ok(User {
-        id: UserId(row.get(0)?),
-        account_id: AccountId(row.get(1)?),
-        email: row.get(2)?,
-        role_id: row.get::<_, Option<i64>>(3)?.map(RoleId),
-        password_hash: row.get(4)?,
-        disabled: row.get(5)?,
-        created_at: row.get(6)?,
+        id: UserId(row.get(i)?),
+        account_id: AccountId(row.get(i + 1)?),
+        email: row.get(i + 2)?,
+        role_id: row.get::<_, Option<i64>>(i + 3)?.map(RoleId),
+        password_hash: row.get(i + 4)?,
+        disabled: row.get(i + 5)?,
+        created_at: row.get(i + 6)?,
     })
 }
 
 fn application_row(row: &Row<'_>) -> rusqlite::Result<Application> {
+    application_at(row, 0)
+}
+
+/// An application read from [`APPLICATION_COLUMNS`] starting at column `i`.
+fn application_at(row: &Row<'_>, i: usize) -> rusqlite::Result<Application> {
     Ok(Application {
-        id: ApplicationKeyId(row.get(0)?),
-        account_id: AccountId(row.get(1)?),
-        app_id: row.get(2)?,
-        name: row.get(3)?,
-        app_key_sealed: row.get(4)?,
-        disabled: row.get(5)?,
-        created_at: row.get(6)?,
+        id: ApplicationKeyId(row.get(i)?),
+        account_id: AccountId(row.get(i + 1)?),
+        app_id: row.get(i + 2)?,
+        name: row.get(i + 3)?,
+        app_key_sealed: row.get(i + 4)?,
+        disabled: row.get(i + 5)?,
+        created_at: row.get(i + 6)?,
     })
 }
 
@@ -323,30 +333,9 @@ fn read_principal(db: &rusqlite::Connection, access_key: &str) -> Result<Option<
             None => {
                 principal = Some(Principal {
                     binding: binding_row(row)?,
-                    user: User {
-                        id: UserId(row.get(8)?),
-                        account_id: AccountId(row.get(9)?),
-                        email: row.get(10)?,
-                        role_id: row.get::<_, Option<i64>>(11)?.map(RoleId),
-                        password_hash: row.get(12)?,
-                        disabled: row.get(13)?,
-                        created_at: row.get(14)?,
-                    },
-                    account: Account {
-                        id: AccountId(row.get(15)?),
-                        name: row.get(16)?,
-                        disabled: row.get(17)?,
-                        created_at: row.get(18)?,
-                    },
-                    application: Application {
-                        id: ApplicationKeyId(row.get(19)?),
-                        account_id: AccountId(row.get(20)?),
-                        app_id: row.get(21)?,
-                        name: row.get(22)?,
-                        app_key_sealed: row.get(23)?,
-                        disabled: row.get(24)?,
-                        created_at: row.get(25)?,
-                    },
+                    user: user_at(row, 8)?,
+                    account: account_at(row, 15)?,
+                    application: application_at(row, 19)?,
                     permissions: permission.into_iter().collect(),
                 })
             }
