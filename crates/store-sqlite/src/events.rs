@@ -4,6 +4,9 @@
 //! ([`segments`]) finds the matching events and the rows are then read by key. Counting the
 //! latest snapshot sums whole hours ([`hours`]).
 
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+
 use rusqlite::types::ToSql;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use viewlog_store::{
@@ -212,6 +215,11 @@ fn text_page(
             keys.drain(..skip);
         }
     }
+    read_by_keys(db, account, keys)
+}
+
+/// The events of `keys` (`(viewed, seq)`, found by the text index), in that order.
+fn read_by_keys(db: &Connection, account: i64, keys: Vec<(i64, i64)>) -> Result<Vec<StoredEvent>, Fail> {
     let mut stmt = db.prepare_cached(BY_KEY)?;
     let mut out = Vec::with_capacity(keys.len());
     for (viewed, seq) in keys {
@@ -279,6 +287,37 @@ pub(crate) fn first_page(
     let _tx = ReadTx::begin(db)?;
     let snapshot = snapshot(db, account)?;
     let filter = EventFilter { snapshot, ..filter };
+    if let Some(needle) = text::needle(filter.text.as_deref()) {
+        // One pass of the text index gives both the count and the newest matches (a count and
+        // then a page would scan the range twice when the term is rare).
+        let search = Search {
+            needle: &needle,
+            start: filter.start,
+            end: filter.end,
+            snapshot,
+            cursor: None,
+            direction: Direction::Older,
+        };
+        let limit = limit as usize;
+        let mut total = 0u64;
+        let mut newest: BinaryHeap<Reverse<(i64, i64)>> = BinaryHeap::with_capacity(limit.min(1024) + 1);
+        search.run(
+            db,
+            ctx,
+            account,
+            |viewed, seq| {
+                total += 1;
+                newest.push(Reverse((viewed, seq)));
+                if newest.len() > limit {
+                    newest.pop();
+                }
+            },
+            || false,
+        )?;
+        let mut keys: Vec<(i64, i64)> = newest.into_iter().map(|Reverse(key)| key).collect();
+        keys.sort_unstable_by(|a, b| b.cmp(a));
+        return Ok(FirstPage { snapshot, total, events: read_by_keys(db, account, keys)? });
+    }
     let total = count_in(db, ctx, account, &filter)?;
     let request = PageRequest { filter, cursor: None, direction: Direction::Older, limit };
     let events = page(db, ctx, account, &request)?;
@@ -381,6 +420,7 @@ mod tests {
             }
         }
         assert_eq!(COUNT, format!("SELECT count(*) FROM view_events WHERE {}", filter_sql("")));
+        assert!(BY_KEY.contains(COLUMNS), "reads what read_event reads");
         let plan = explain(&conn.db, COUNT);
         assert!(plan.contains("USING PRIMARY KEY (account_id=? AND viewed>? AND viewed<?)"), "{plan}");
         let plan = explain(&conn.db, BY_KEY);

@@ -1022,6 +1022,13 @@ pub async fn search_and_count_agree_with_a_reference<S: Store>(store: S) {
                 let walked = walk_older(&store, a, &filter, 37).await.concat();
                 assert_eq!(ids(&walked), expected, "{filter:?}");
                 assert_eq!(count(&store, a, &filter).await, expected.len() as u64, "count of {filter:?}");
+                if snapshot == i64::MAX {
+                    // A query's start, in one read: the same count and the same first page.
+                    let first = store.first_page(a, &filter, 37).await.expect("first page");
+                    assert_eq!(first.total, expected.len() as u64, "first page total of {filter:?}");
+                    let n = expected.len().min(37);
+                    assert_eq!(ids(&first.events), expected[..n].to_vec(), "first page of {filter:?}");
+                }
                 // Back from the oldest record, reading Newer, gives the same records.
                 if let Some(oldest) = walked.last() {
                     let newer = page(&store, a, &request(&filter, Some(cursor_of(oldest)), Direction::Newer, 37)).await;
