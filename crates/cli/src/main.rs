@@ -27,7 +27,8 @@ enum Command {
     Serve(commands::serve::ServeCmd),
     /// Serve a throwaway store with 100,000 realistic events and print ready-to-use credentials.
     Demo(commands::demo::DemoCmd),
-    /// Import view events from an NDJSON or CSV file into an account.
+    /// Import view events from an NDJSON or CSV file into an account (checked whole first, then
+    /// stored in order of viewed time; idempotent).
     Import(commands::import::ImportCmd),
     /// Copy a whole store into another (e.g. SQLite into PostgreSQL), resumably, and verify it.
     Migrate(commands::migrate::MigrateCmd),

@@ -3,8 +3,9 @@
 
 use crate::auth::EditGrant;
 use crate::error::ApiError;
+use crate::event_fields::{Field, Fields, TypedEvent};
 use crate::Service;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use viewlog_protocol::codes::ErrorCode;
 use viewlog_protocol::dates::{self, Bound};
@@ -27,14 +28,14 @@ fn invalid(code: ErrorCode, field: &str, message: impl Into<String>) -> ErrorDet
     ErrorDetail::with_message(code, message).field(field)
 }
 
-fn text(obj: &Map<String, Value>, name: &str, required: bool, errors: &mut Vec<ErrorDetail>) -> Option<String> {
-    match obj.get(name) {
-        None | Some(Value::Null) if required => {
+fn text(obj: &impl Fields, name: &str, required: bool, errors: &mut Vec<ErrorDetail>) -> Option<String> {
+    match obj.field(name) {
+        Field::Absent if required => {
             errors.push(invalid(ErrorCode::ErrValidationNull, name, format!("{name} is required")));
             None
         }
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.len() > MAX_FIELD_LEN => {
+        Field::Absent => None,
+        Field::Str(s) if s.len() > MAX_FIELD_LEN => {
             errors.push(invalid(
                 ErrorCode::ErrValidationInvalidValue,
                 name,
@@ -42,19 +43,19 @@ fn text(obj: &Map<String, Value>, name: &str, required: bool, errors: &mut Vec<E
             ));
             None
         }
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(_) => {
+        Field::Str(s) => Some(s.to_owned()),
+        Field::Bool(_) | Field::Number(_) | Field::Other => {
             errors.push(invalid(ErrorCode::ErrValidationInvalidValue, name, format!("{name} must be a string")));
             None
         }
     }
 }
 
-fn boolean(obj: &Map<String, Value>, name: &str, errors: &mut Vec<ErrorDetail>) -> bool {
-    match obj.get(name) {
-        None | Some(Value::Null) => false,
-        Some(Value::Bool(b)) => *b,
-        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+fn boolean(obj: &impl Fields, name: &str, errors: &mut Vec<ErrorDetail>) -> bool {
+    match obj.field(name) {
+        Field::Absent => false,
+        Field::Bool(b) => b,
+        Field::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" => true,
             "false" | "0" | "no" | "" => false,
             _ => {
@@ -66,15 +67,15 @@ fn boolean(obj: &Map<String, Value>, name: &str, errors: &mut Vec<ErrorDetail>) 
                 false
             }
         },
-        Some(Value::Number(n)) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => n.as_u64() == Some(1),
-        Some(_) => {
+        Field::Number(n) if n.as_u64() == Some(0) || n.as_u64() == Some(1) => n.as_u64() == Some(1),
+        Field::Number(_) | Field::Other => {
             errors.push(invalid(ErrorCode::ErrValidationInvalidValue, name, format!("{name} must be true or false")));
             false
         }
     }
 }
 
-fn date(obj: &Map<String, Value>, name: &str, errors: &mut Vec<ErrorDetail>) -> i64 {
+fn date(obj: &impl Fields, name: &str, errors: &mut Vec<ErrorDetail>) -> i64 {
     match text(obj, name, true, errors) {
         Some(s) => dates::parse_body_date(s.trim(), Bound::Start).unwrap_or_else(|_| {
             errors.push(invalid(
@@ -97,14 +98,43 @@ pub fn read_event(item: &Value) -> Result<ViewEvent, Vec<ErrorDetail>> {
             "an event must be an object",
         )]);
     };
+    read_fields(obj)
+}
+
+/// Why a JSON text is not an event: not JSON at all, or an object with bad fields.
+#[derive(Debug, Clone, PartialEq)]
+pub enum JsonEventError {
+    /// Not a JSON value (the parser's message).
+    Syntax(String),
+    /// A JSON value, but not a good event: each bad field.
+    Invalid(Vec<ErrorDetail>),
+}
+
+/// Reads one event from JSON text (an NDJSON line), as `read_event` would read it once parsed.
+/// Most lines are read straight into borrowed fields ([`TypedEvent`]); a line that does not fit
+/// that shape (a numeric id, a flag written as a string, a repeated key…) is parsed into a
+/// [`Value`] and read by [`read_event`], so both answer the same for every line.
+pub fn read_json_event(text: &[u8]) -> Result<ViewEvent, JsonEventError> {
+    // Only an object takes the fast path: a derived struct would also read an array.
+    let object = text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    if let Some(typed) = object.then(|| serde_json::from_slice::<TypedEvent<'_>>(text).ok()).flatten() {
+        return read_fields(&typed).map_err(JsonEventError::Invalid);
+    }
+    let value: Value = serde_json::from_slice(text).map_err(|e| JsonEventError::Syntax(e.to_string()))?;
+    read_event(&value).map_err(JsonEventError::Invalid)
+}
+
+/// Reads one event from its fields, naming every bad one. Without an `id`, the event's id is
+/// derived from its content.
+pub fn read_fields(obj: &impl Fields) -> Result<ViewEvent, Vec<ErrorDetail>> {
     let mut errors = Vec::new();
-    let id = match obj.get("id") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) if s.trim().is_empty() => {
+    let id = match obj.field("id") {
+        Field::Absent => None,
+        Field::Str(s) if s.trim().is_empty() => {
             errors.push(invalid(ErrorCode::ErrValidationBlank, "id", "id is blank"));
             None
         }
-        Some(Value::String(s)) if s.len() > MAX_ID_LEN => {
+        Field::Str(s) if s.len() > MAX_ID_LEN => {
             errors.push(invalid(
                 ErrorCode::ErrValidationInvalidValue,
                 "id",
@@ -112,9 +142,9 @@ pub fn read_event(item: &Value) -> Result<ViewEvent, Vec<ErrorDetail>> {
             ));
             None
         }
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Number(n)) => Some(n.to_string()),
-        Some(_) => {
+        Field::Str(s) => Some(s.to_owned()),
+        Field::Number(n) => Some(n.to_string()),
+        Field::Bool(_) | Field::Other => {
             errors.push(invalid(ErrorCode::ErrValidationInvalidValue, "id", "id must be a string"));
             None
         }
@@ -258,6 +288,7 @@ impl<S: Store> Service<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use serde_json::json;
 
     fn event() -> Value {
@@ -275,6 +306,117 @@ mod tests {
         let mut other = event();
         other["subject"] = json!("Other");
         assert_ne!(e.event_id, read_event(&other).unwrap().event_id);
+    }
+
+    /// JSON text for one field's value: every shape the readers treat differently.
+    fn value_text() -> impl Strategy<Value = String> {
+        let strings = prop_oneof![
+            Just(String::new()),
+            Just("  ".to_owned()),
+            Just("a@x.com".to_owned()),
+            Just("2024-03-01T10:00:00+0000".to_owned()),
+            Just("2024-03-01".to_owned()),
+            Just("not a date".to_owned()),
+            Just("view".to_owned()),
+            Just("yes".to_owned()),
+            Just("FALSE".to_owned()),
+            Just("1".to_owned()),
+            Just("x".repeat(MAX_ID_LEN + 1)),
+            Just("y".repeat(MAX_FIELD_LEN + 1)),
+            "[a-zA-Z0-9 @.é\\\"\n\u{1F600}]{0,12}",
+        ]
+        .prop_map(|s| serde_json::to_string(&s).unwrap());
+        let escaped = Just(r#""a\u0040x.com""#.to_owned());
+        let others = prop_oneof![
+            Just("null".to_owned()),
+            Just("true".to_owned()),
+            Just("false".to_owned()),
+            Just("0".to_owned()),
+            Just("1".to_owned()),
+            Just("2".to_owned()),
+            Just("1.5".to_owned()),
+            Just("-7".to_owned()),
+            Just("[]".to_owned()),
+            Just(r#"{"a": 1}"#.to_owned()),
+        ];
+        prop_oneof![4 => strings, 1 => escaped, 2 => others]
+    }
+
+    const NAMES: [&str; 16] = [
+        "id",
+        "from",
+        "to",
+        "viewer",
+        "source",
+        "contentViewed",
+        "discoveryCase",
+        "messageDate",
+        "viewed",
+        "subject",
+        "viewerIp",
+        "messageId",
+        "action",
+        "caseId",
+        "extra",
+        "vi\\u0065wed",
+    ];
+
+    /// A field's value as it usually comes (a string, or a boolean for the flags), often, and
+    /// any other shape sometimes.
+    fn field_text(name: &str) -> BoxedStrategy<String> {
+        let usual = if name.ends_with("Viewed") || name.ends_with("Case") {
+            prop_oneof![Just("true".to_owned()), Just("false".to_owned())].boxed()
+        } else {
+            value_text().prop_filter("a string", |t| t.starts_with('"')).boxed()
+        };
+        prop_oneof![6 => usual, 1 => value_text()].boxed()
+    }
+
+    /// An object's text: each field present or not (the required ones usually present), then
+    /// sometimes one field repeated.
+    fn object_text() -> impl Strategy<Value = String> {
+        let required = ["from", "to", "viewer", "messageDate", "viewed"];
+        let fields: Vec<_> = NAMES
+            .iter()
+            .map(|&name| {
+                let present = if required.contains(&name) { 0.9 } else { 0.5 };
+                proptest::option::weighted(present, field_text(name)).prop_map(move |v| v.map(|v| (name, v)))
+            })
+            .collect();
+        let repeat = proptest::option::weighted(0.1, (0..NAMES.len(), value_text()));
+        (fields, repeat).prop_map(|(fields, repeat)| {
+            let mut parts: Vec<String> = fields.into_iter().flatten().map(|(k, v)| format!("\"{k}\": {v}")).collect();
+            if let Some((i, v)) = repeat {
+                parts.push(format!("\"{}\": {v}", NAMES[i]));
+            }
+            format!("{{{}}}", parts.join(", "))
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+        /// The fast path answers exactly what parsing into a `Value` and `read_event` answer.
+        #[test]
+        fn json_lines_read_the_same_by_both_paths(
+            text in prop_oneof![8 => object_text(), 1 => value_text(), 1 => Just("{\"from\": ".to_owned())],
+            pad in prop_oneof![Just(""), Just(" "), Just("\t")],
+        ) {
+            let text = format!("{pad}{text}{pad}");
+            let slow = match serde_json::from_str::<Value>(&text) {
+                Ok(v) => read_event(&v).map_err(JsonEventError::Invalid),
+                Err(e) => Err(JsonEventError::Syntax(e.to_string())),
+            };
+            prop_assert_eq!(read_json_event(text.as_bytes()), slow, "{}", text);
+        }
+    }
+
+    #[test]
+    fn the_fast_path_reads_a_typical_line_and_refuses_an_array() {
+        let line = serde_json::to_vec(&event()).unwrap();
+        assert_eq!(read_json_event(&line), Ok(read_event(&event()).unwrap()));
+        let array = br#"["i", "a@x.com", "b@y.com", "admin@x.com"]"#;
+        let Err(JsonEventError::Invalid(errors)) = read_json_event(array) else { panic!("an array is not an event") };
+        assert_eq!(errors[0].message, "an event must be an object");
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod auth;
 pub mod config;
 pub mod credentials;
 pub mod error;
+pub mod event_fields;
 pub mod gate;
 pub mod ingest;
 pub mod login;

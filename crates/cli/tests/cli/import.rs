@@ -184,3 +184,75 @@ fn an_unknown_account_or_csv_column_is_a_clear_error() {
     // Neither stored anything.
     assert_eq!(f.import_ok(&file), (5, 5, 0));
 }
+
+/// An event viewed at `day` 10:`minute`:`second` in March 2023, with a subject naming `n`.
+fn at(n: usize, day: u32, minute: u32, second: u32) -> Value {
+    let mut e = event(n, "order");
+    e["viewed"] = json!(format!("2023-03-{day:02}T10:{minute:02}:{second:02}+0000"));
+    e["subject"] = json!(format!("order #{n}"));
+    e["messageDate"] = json!("2023-02-01T09:30:00+0000");
+    e
+}
+
+#[tokio::test]
+async fn a_file_out_of_time_order_is_served_as_if_stored_in_file_order() {
+    let f = Fixture::new();
+    // 40 events in no time order; four of them (7, 15, 22, 33) viewed in the same second.
+    let mut events: Vec<Value> =
+        (0..40).map(|n| at(n, 1 + (n * 17 % 28) as u32, (n * 7 % 60) as u32, (n * 13 % 60) as u32)).collect();
+    for n in [7, 15, 22, 33] {
+        events[n] = at(n, 9, 9, 9);
+    }
+    // Lines the fast reader leaves to the lenient one: a numeric id, a flag written as a word.
+    events[5]["id"] = json!(5005);
+    events[6]["contentViewed"] = json!("yes");
+    let mut lines: Vec<String> = events.iter().map(Value::to_string).collect();
+    lines.insert(20, "   ".into());
+    lines.insert(10, String::new());
+    let file = f.write("order.ndjson", &ndjson(&lines));
+    assert_eq!(f.import(&file, &["--batch-size", "3"]).ok().json()["inserted"], 40);
+
+    // Newest first; views of the same second newest-stored first, i.e. the file's last first.
+    let mut expected: Vec<(String, usize)> =
+        events.iter().enumerate().map(|(n, e)| (e["viewed"].as_str().unwrap().to_owned(), n)).collect();
+    expected.sort_by(|a, b| b.cmp(a));
+    let expected: Vec<String> = expected.iter().map(|(_, n)| format!("order #{n}")).collect();
+    let creds = f.db.tenant("acme", "View Log Reader");
+    let server = f.db.serve(&[]).await;
+    let records = server.all_records(&creds, "order", "2023-03-01", "2023-03-31").await;
+    let subjects: Vec<&str> = records.iter().map(|r| r["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects, expected);
+    let six = records.iter().find(|r| r["subject"] == "order #6").unwrap();
+    assert_eq!(six["contentViewed"], true);
+}
+
+#[tokio::test]
+async fn an_id_twice_in_a_file_is_stored_once_as_the_earlier_viewed() {
+    let f = Fixture::new();
+    let mut later = at(1, 20, 0, 0);
+    later["id"] = json!("same-id");
+    let mut earlier = at(2, 10, 0, 0);
+    earlier["id"] = json!("same-id");
+    let file = f.write("twice.ndjson", &ndjson(&[later.to_string(), earlier.to_string(), at(3, 5, 0, 0).to_string()]));
+    assert_eq!(f.import_ok(&file), (3, 2, 1));
+    let creds = f.db.tenant("acme", "View Log Reader");
+    let server = f.db.serve(&[]).await;
+    let records = server.all_records(&creds, "order", "2023-03-01", "2023-03-31").await;
+    let subjects: Vec<&str> = records.iter().map(|r| r["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects, ["order #2", "order #3"]);
+}
+
+#[test]
+fn an_empty_file_imports_nothing_and_a_directory_is_refused() {
+    let f = Fixture::new();
+    assert_eq!(f.import_ok(&f.write("empty.ndjson", "")), (0, 0, 0));
+    assert_eq!(f.import_ok(&f.write("blank.ndjson", "\n  \n\n")), (0, 0, 0));
+    assert_eq!(f.import_ok(&f.write("header-only.csv", &format!("{CSV_HEADER}\n"))), (0, 0, 0));
+    let dir = f.db.dir.path().join("a-directory");
+    std::fs::create_dir(&dir).unwrap();
+    let err = f.import(&dir, &[]).failed().to_owned();
+    assert!(err.contains("not a regular file"), "{err}");
+    // A CSV file read through in pass 2 at the offsets pass 1 noted (quoted commas, CRLF).
+    let csv = f.write("crlf.csv", &(good_csv("crlf").join("\r\n") + "\r\n"));
+    assert_eq!(f.import(&csv, &["--batch-size", "2"]).ok().json()["inserted"], 5);
+}
