@@ -155,48 +155,77 @@ impl Input {
     }
 
     /// Pass 1: reads every event, failing on the first bad one with its line number. Returns
-    /// each event's key, sorted by viewed time (then by place in the file).
+    /// each event's key, sorted by viewed time (then by place in the file). An NDJSON file is
+    /// read by two threads, one half each.
     fn index(&self, bar: &ProgressBar) -> Result<Vec<Key>> {
+        let mut keys = match &self.csv_headers {
+            None => {
+                let len = self.map.len();
+                let half = len / 2;
+                let mid = memchr::memchr(b'\n', &self.map[half..]).map_or(len, |i| half + i + 1);
+                let (first, second) = std::thread::scope(|s| {
+                    let second = s.spawn(|| self.ndjson_keys(mid, len, bar));
+                    (self.ndjson_keys(0, mid, bar), second.join())
+                });
+                let second = second.map_err(|_| anyhow!("the thread reading the file's second half failed"))?;
+                let (mut keys, rest) = match (first, second) {
+                    (Err((offset, e)), _) | (Ok(_), Err((offset, e))) => {
+                        let line = 1 + memchr::memchr_iter(b'\n', &self.map[..offset]).count();
+                        return Err(e.context(format!("line {line}")));
+                    }
+                    (Ok(a), Ok(b)) => (a, b),
+                };
+                keys.extend(rest);
+                keys
+            }
+            Some(headers) => self.csv_keys(headers, bar)?,
+        };
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// The keys of the NDJSON lines in `from..to` (both at line starts), or the first bad
+    /// line's offset and error.
+    fn ndjson_keys(&self, from: usize, to: usize, bar: &ProgressBar) -> Result<Vec<Key>, (usize, anyhow::Error)> {
         let mut keys = Vec::new();
-        let mut on_event = |offset: u64, event: ViewEvent| {
+        let mut start = from;
+        let mut shown = from;
+        while start < to {
+            let end = memchr::memchr(b'\n', &self.map[start..to]).map_or(to, |i| start + i);
+            match self.ndjson_at(start, end) {
+                Ok(Some(event)) => keys.push(Key { viewed: event.viewed, offset: start as u64 }),
+                Ok(None) => {}
+                Err(e) => return Err((start, e)),
+            }
+            if (keys.len() & 4095) == 4095 {
+                bar.inc((start - shown) as u64);
+                shown = start;
+            }
+            start = end + 1;
+        }
+        Ok(keys)
+    }
+
+    /// The keys of every CSV row, in file order.
+    fn csv_keys(&self, headers: &[String], bar: &ProgressBar) -> Result<Vec<Key>> {
+        let mut keys = Vec::new();
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(&self.map[..]);
+        let mut record = csv::StringRecord::new();
+        // The header row first, so that positions are those of events.
+        reader.headers().map_err(|e| anyhow!("CSV header: {e}"))?;
+        loop {
+            let offset = reader.position().byte();
+            if !reader.read_record(&mut record).map_err(|e| anyhow!("CSV: {e}"))? {
+                return Ok(keys);
+            }
+            let line = record.position().map_or(0, |p| p.line());
+            let event = read_fields(&CsvRow { headers, record: &record })
+                .map_err(|errors| anyhow!("line {line}: {}", describe(&errors)))?;
             keys.push(Key { viewed: event.viewed, offset });
             if (keys.len() & 4095) == 0 {
                 bar.set_position(offset);
             }
-        };
-        match &self.csv_headers {
-            None => {
-                let mut start = 0usize;
-                for line in 1u64.. {
-                    if start >= self.map.len() {
-                        break;
-                    }
-                    let end = memchr::memchr(b'\n', &self.map[start..]).map_or(self.map.len(), |i| start + i);
-                    if let Some(event) = self.ndjson_at(start, end).with_context(|| format!("line {line}"))? {
-                        on_event(start as u64, event);
-                    }
-                    start = end + 1;
-                }
-            }
-            Some(headers) => {
-                let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(&self.map[..]);
-                let mut record = csv::StringRecord::new();
-                // The header row first, so that positions are those of events.
-                reader.headers().map_err(|e| anyhow!("CSV header: {e}"))?;
-                loop {
-                    let offset = reader.position().byte();
-                    if !reader.read_record(&mut record).map_err(|e| anyhow!("CSV: {e}"))? {
-                        break;
-                    }
-                    let line = record.position().map_or(0, |p| p.line());
-                    let event = read_fields(&CsvRow { headers, record: &record })
-                        .map_err(|errors| anyhow!("line {line}: {}", describe(&errors)))?;
-                    on_event(offset, event);
-                }
-            }
         }
-        keys.sort_unstable();
-        Ok(keys)
     }
 
     /// The NDJSON line between `start` and `end` (its newline): `None` if blank.
