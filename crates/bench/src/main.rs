@@ -65,6 +65,9 @@ struct Cli {
     /// Where seeded databases are cached [default: target/bench-data].
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Measure only these parts (comma-separated); the other rows say "not measured".
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = suite::Part::ALL)]
+    only: Vec<suite::Part>,
 }
 
 /// The workspace root: two levels above this crate's manifest, if it is still there.
@@ -151,6 +154,7 @@ fn main() -> Result<()> {
         root: root.clone(),
         command,
         viewlog: PathBuf::new(),
+        parts: cli.only.clone(),
     };
     let out = cli.out.clone().unwrap_or_else(|| root.join("BENCHMARKS.md"));
 

@@ -2,7 +2,7 @@
 
 use crate::load::{self, Conn, LoadResult, Signer, Work, RECORD_VIEWS, VIEW_LOGS};
 use crate::seed::{self, SeedInfo, YEAR_END, YEAR_START};
-use crate::server::{clean_env, Server, SERVER_CPU};
+use crate::server::{clean_env, Server, CLIENT_CPU, SERVER_CPU};
 use anyhow::{anyhow, bail, Context, Result};
 use bytes::Bytes;
 use serde_json::{json, Value};
@@ -49,6 +49,54 @@ pub struct Config {
     pub command: String,
     /// The release `viewlog` binary.
     pub viewlog: PathBuf,
+    /// The parts measured.
+    pub parts: Vec<Part>,
+}
+
+/// A part of the benchmark that `--only` can pick.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// floor, page, search, deep (and the 10M rows).
+    Reads,
+    /// `viewlog logs` beside the Python sample.
+    Export,
+    /// record-views (backfill and live) with the freshness probes.
+    Ingest,
+    /// `viewlog import`.
+    Import,
+}
+
+impl Part {
+    /// Every part, in the order they run.
+    pub const ALL: [Part; 4] = [Part::Reads, Part::Export, Part::Ingest, Part::Import];
+}
+
+impl std::fmt::Display for Part {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use clap::ValueEnum;
+        match self.to_possible_value() {
+            Some(v) => f.write_str(v.get_name()),
+            None => Ok(()),
+        }
+    }
+}
+
+/// When the events a record-views load sends were viewed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Times {
+    /// Spread over the seeded year, in no order: a backfill of history.
+    Backfill,
+    /// The last minutes before the load, each batch later than the one before: a live feed.
+    Live,
+}
+
+impl Times {
+    fn key(self, what: &str) -> String {
+        match self {
+            Times::Backfill => what.to_owned(),
+            Times::Live => format!("live {what}"),
+        }
+    }
 }
 
 /// Events per record-views batch.
@@ -609,17 +657,31 @@ async fn probe(ds: &Dataset, n: u64) -> Result<(f64, u32)> {
     }
 }
 
-/// The record-views row of one run, with freshness probes during the load.
-async fn ingest(cfg: &Config, ds: &Dataset, run: usize, s: &mut Samples) -> Result<()> {
+/// Seconds of viewing time each batch of the live record-views load covers.
+const LIVE_BATCH_SECS: i64 = 30;
+
+/// A record-views row of one run; with backfill times, freshness probes run during the load.
+async fn ingest(cfg: &Config, ds: &Dataset, run: usize, s: &mut Samples, times: Times) -> Result<()> {
     let t = &ds.server.target;
-    let mut generator = viewlog_core::synth::Generator::new(1_000 + run as u64, seed::DOMAIN, YEAR_START, YEAR_END);
+    let seed = 1_000 + run as u64 + if times == Times::Live { 500 } else { 0 };
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH)?.as_secs() as i64;
+    let live_start = now - LIVE_BATCH_SECS * cfg.ingest_batches as i64;
+    let mut backfill = viewlog_core::synth::Generator::new(seed, seed::DOMAIN, YEAR_START, YEAR_END);
     let mut bodies = Vec::with_capacity(cfg.ingest_batches);
     for b in 0..cfg.ingest_batches {
-        let data: Vec<Value> = generator
-            .batch(INGEST_BATCH)
+        let batch = match times {
+            Times::Backfill => backfill.batch(INGEST_BATCH),
+            Times::Live => {
+                let from = live_start + LIVE_BATCH_SECS * b as i64;
+                viewlog_core::synth::Generator::new(seed + b as u64, seed::DOMAIN, from, from + LIVE_BATCH_SECS)
+                    .batch(INGEST_BATCH)
+            }
+        };
+        let prefix = if times == Times::Live { "lv" } else { "rv" };
+        let data: Vec<Value> = batch
             .into_iter()
             .map(|mut e| {
-                e.event_id = format!("rv{run}-{b}-{}", e.event_id);
+                e.event_id = format!("{prefix}{run}-{b}-{}", e.event_id);
                 seed::event_json(&e)
             })
             .collect();
@@ -653,7 +715,7 @@ async fn ingest(cfg: &Config, ds: &Dataset, run: usize, s: &mut Samples) -> Resu
     let probes = async {
         let mut found = Vec::new();
         let mut n = 0;
-        while !(finished.get() && n >= 3) {
+        while times == Times::Backfill && !(finished.get() && n >= 3) {
             found.push(probe(ds, n).await);
             n += 1;
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -676,11 +738,14 @@ async fn ingest(cfg: &Config, ds: &Dataset, run: usize, s: &mut Samples) -> Resu
     let eps = inserted as f64 / elapsed;
     s.put(
         run,
-        &ds.key("record-views events/s"),
+        &ds.key(&times.key("record-views events/s")),
         eps,
         format!("{} ({inserted} events in {elapsed:.2} s)", fmt_count(eps)),
         error,
     );
+    if times == Times::Live {
+        return Ok(());
+    }
     let mut secs = Vec::new();
     let mut first_query = 0;
     let mut probe_error = None;
@@ -716,14 +781,14 @@ async fn ingest(cfg: &Config, ds: &Dataset, run: usize, s: &mut Samples) -> Resu
 }
 
 /// The import row of one run: `viewlog import` into a fresh database, on the server's CPU.
-async fn import(cfg: &Config, file: &Path, run: usize, s: &mut Samples, key: &str) -> Result<()> {
+async fn import(cfg: &Config, file: &Path, run: usize, s: &mut Samples, key: &str, cpus: &str) -> Result<()> {
     let db = cfg.work_dir.join(format!("import-run{}.db", run + 1));
     seed::empty_db(&db).await?;
     let started = Instant::now();
     let mut cmd = Command::new("taskset");
     let output = clean_env(&mut cmd)
         .arg("-c")
-        .arg(SERVER_CPU.to_string())
+        .arg(cpus)
         .arg(&cfg.viewlog)
         .arg("import")
         .arg(file)
@@ -782,7 +847,8 @@ pub async fn run(cfg: &Config, datasets: &[(PathBuf, SeedInfo)], import_file: &P
         others.push(Dataset::start(cfg, db, info, Some((COMMON_TERM, &rare))).await?.0);
     }
     let mut s = Samples::default();
-    for run in 0..cfg.runs {
+    let measures = |part: Part| cfg.parts.contains(&part);
+    for run in (0..cfg.runs).filter(|_| measures(Part::Reads)) {
         eprintln!("run {}/{}: reads", run + 1, cfg.runs);
         reads(cfg, &main, run, &mut s, true).await;
         for ds in &others {
@@ -790,25 +856,29 @@ pub async fn run(cfg: &Config, datasets: &[(PathBuf, SeedInfo)], import_file: &P
         }
     }
     let python = python_available().then(|| seed_sample(&cfg.root));
-    for run in 0..cfg.runs {
+    for run in (0..cfg.runs).filter(|_| measures(Part::Export)) {
         eprintln!("run {}/{}: export", run + 1, cfg.runs);
         export(cfg, &main, main_info, run, &mut s, python.as_deref()).await?;
     }
-    for run in 0..cfg.runs {
-        eprintln!("run {}/{}: ingest", run + 1, cfg.runs);
-        if let Err(e) = ingest(cfg, &main, run, &mut s).await {
-            s.fail(run, &main.key("record-views events/s"), format!("{e:#}"));
+    for run in (0..cfg.runs).filter(|_| measures(Part::Ingest)) {
+        for times in [Times::Backfill, Times::Live] {
+            eprintln!("run {}/{}: ingest ({times:?})", run + 1, cfg.runs);
+            if let Err(e) = ingest(cfg, &main, run, &mut s, times).await {
+                s.fail(run, &main.key(&times.key("record-views events/s")), format!("{e:#}"));
+            }
         }
     }
     let import_key = format!("import {} events/s", label(cfg.import_events));
-    for run in 0..cfg.runs {
+    let import_one_cpu = format!("{import_key} on CPU {SERVER_CPU}");
+    for run in (0..cfg.runs).filter(|_| measures(Part::Import)) {
         eprintln!("run {}/{}: import", run + 1, cfg.runs);
-        import(cfg, import_file, run, &mut s, &import_key).await?;
+        import(cfg, import_file, run, &mut s, &import_key, &format!("{SERVER_CPU},{CLIENT_CPU}")).await?;
+        import(cfg, import_file, run, &mut s, &import_one_cpu, &SERVER_CPU.to_string()).await?;
     }
     let logs: Vec<PathBuf> = std::iter::once(&main).chain(&others).map(|d| d.server.log.clone()).collect();
     drop(others);
     let main_label = main.label.clone();
-    let rows = rows(cfg, &main, &s, &import_key);
+    let rows = rows(cfg, &main, &s, &import_key).into_iter().filter(|r| cfg.parts.contains(&part_of(&r.row))).collect();
     let notes = notes(cfg, &main, &rare, &logs);
     drop(main);
     for (db, _) in datasets {
@@ -829,6 +899,15 @@ pub async fn run(cfg: &Config, datasets: &[(PathBuf, SeedInfo)], import_file: &P
             if cfg.ten_million { "measured".into() } else { "not measured (pass --ten-million)".into() },
         ),
         ("Runs".to_owned(), cfg.runs.to_string()),
+        (
+            "Parts".to_owned(),
+            if cfg.parts.len() == Part::ALL.len() {
+                "all".to_owned()
+            } else {
+                let parts: Vec<String> = cfg.parts.iter().map(Part::to_string).collect();
+                format!("only {} (`--only`): the other rows are left out", parts.join(", "))
+            },
+        ),
         (
             "Each load".to_owned(),
             format!(
@@ -888,6 +967,19 @@ fn cpu_note(s: &Samples, key: &str) -> String {
     match (s.med(&format!("{key} (server)")), s.med(&format!("{key} (client)"))) {
         (Ok(a), Ok(b)) => format!("; CPU used: server {:.0}%, load generator {:.0}%", a * 100.0, b * 100.0),
         _ => String::new(),
+    }
+}
+
+/// The part that measures the row named `row`.
+fn part_of(row: &str) -> Part {
+    if row.starts_with("export") {
+        Part::Export
+    } else if row.starts_with("ingest: viewlog import") {
+        Part::Import
+    } else if row.starts_with("ingest") {
+        Part::Ingest
+    } else {
+        Part::Reads
     }
 }
 
@@ -976,36 +1068,42 @@ fn rows(cfg: &Config, m: &Dataset, s: &Samples, import_key: &str) -> Vec<Row> {
         });
     }
 
-    let rv = s.med(&k("record-views events/s"));
-    rows.push(Row {
-        row: "ingest: record-views".into(),
-        figure: show(&rv, |v| {
-            format!(
-                "{} events/s (batches of {}, {INGEST_CONNECTIONS} conn)",
-                fmt_count(v),
-                fmt_count(INGEST_BATCH as f64)
-            )
-        }),
-        baseline: String::new(),
-        ratio: String::new(),
-        target: "≥ 50,000 events/s".into(),
-        met: verdict(&[&rv], || rv.as_ref().is_ok_and(|v| *v >= 50_000.0)),
-    });
-    let imp = s.med(import_key);
-    rows.push(Row {
-        row: "ingest: viewlog import".into(),
-        figure: show(&imp, |v| {
-            format!(
-                "{} events/s ({} events, NDJSON, fresh db, on CPU 0)",
-                fmt_count(v),
-                fmt_count(cfg.import_events as f64)
-            )
-        }),
-        baseline: String::new(),
-        ratio: String::new(),
-        target: "≥ 150,000 events/s".into(),
-        met: verdict(&[&imp], || imp.as_ref().is_ok_and(|v| *v >= 150_000.0)),
-    });
+    for (times, what) in [
+        (Times::Backfill, "backfill: viewed times spread over the year"),
+        (Times::Live, "live: viewed in the minutes before"),
+    ] {
+        let rv = s.med(&k(&times.key("record-views events/s")));
+        rows.push(Row {
+            row: format!("ingest: record-views, {what}"),
+            figure: show(&rv, |v| {
+                format!(
+                    "{} events/s (batches of {}, {INGEST_CONNECTIONS} conn)",
+                    fmt_count(v),
+                    fmt_count(INGEST_BATCH as f64)
+                )
+            }),
+            baseline: String::new(),
+            ratio: String::new(),
+            target: "≥ 50,000 events/s".into(),
+            met: verdict(&[&rv], || rv.as_ref().is_ok_and(|v| *v >= 50_000.0)),
+        });
+    }
+    for (key, cpus) in [
+        (import_key.to_owned(), format!("both CPUs: {SERVER_CPU} and {CLIENT_CPU}")),
+        (format!("{import_key} on CPU {SERVER_CPU}"), format!("one CPU: {SERVER_CPU}")),
+    ] {
+        let imp = s.med(&key);
+        rows.push(Row {
+            row: format!("ingest: viewlog import, {cpus}"),
+            figure: show(&imp, |v| {
+                format!("{} events/s ({} events, NDJSON, fresh db)", fmt_count(v), fmt_count(cfg.import_events as f64))
+            }),
+            baseline: String::new(),
+            ratio: String::new(),
+            target: "≥ 150,000 events/s".into(),
+            met: verdict(&[&imp], || imp.as_ref().is_ok_and(|v| *v >= 150_000.0)),
+        });
+    }
     let worst = s.max(&k("freshness worst s"));
     let fresh_med = s.med(&k("freshness median s"));
     let probes: f64 = s.values(&k("freshness probes")).map(|v| v.iter().sum()).unwrap_or(0.0);
@@ -1165,11 +1263,15 @@ fn notes(cfg: &Config, m: &Dataset, rare: &str, logs: &[PathBuf]) -> Vec<String>
         ),
         format!(
             "**ingest.** record-views: {} batches of {} new events per run, posted over {INGEST_CONNECTIONS} \
-             connections into the benchmark's store (times spread over the year, so out of order); events/s = events \
-             stored ÷ time from the first request to the last acknowledgement. Meanwhile a probe every 200 ms posts \
-             one event with a unique word in its subject and, from its acknowledgement, queries that word every 2 ms \
-             until found. import: `viewlog import` of an NDJSON file of {} generated events into a fresh database, \
-             timed as a process (both of its passes), pinned to CPU 0 like the server.",
+             connections into the benchmark's store, twice: *backfill*, viewed times spread over the seeded year \
+             (every batch lands all over the store), then *live*, each batch viewed within {LIVE_BATCH_SECS} s, \
+             batch after batch, ending at the time of the run (what an archive reporting views as they happen \
+             sends); events/s = events stored ÷ time from the first request to the last acknowledgement. During \
+             the backfill load a probe every 200 ms posts one event with a unique word in its subject and, from its \
+             acknowledgement, queries that word every 2 ms until found. import: `viewlog import` of an NDJSON file \
+             of {} generated events (in no time order) into a fresh database, timed as a process (both of its \
+             passes), twice per run: free to use both CPUs (it reads with two threads), then pinned to CPU 0 like \
+             the server.",
             cfg.ingest_batches,
             fmt_count(INGEST_BATCH as f64),
             fmt_count(cfg.import_events as f64)
