@@ -97,6 +97,7 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
+    viewlog_server::memory::tune_allocator();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
