@@ -97,8 +97,12 @@ enum Command {
 }
 
 fn main() -> std::process::ExitCode {
-    viewlog_server::memory::tune_allocator();
     let cli = Cli::parse();
+    // The long-running servers bound what the allocator keeps (before the runtime's threads
+    // start); short commands such as `import` keep glibc's defaults, which they run faster with.
+    if matches!(cli.command, Command::Serve(_) | Command::Demo(_)) {
+        viewlog_server::memory::tune_allocator();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

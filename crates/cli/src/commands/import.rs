@@ -301,6 +301,15 @@ pub async fn run(cmd: ImportCmd) -> Result<()> {
     })
 }
 
+/// The events at `keys`, in their order.
+fn read_batch(input: &Input, keys: &[Key]) -> Result<Vec<ViewEvent>> {
+    let mut events = Vec::with_capacity(keys.len());
+    for &key in keys {
+        events.push(input.read(key)?);
+    }
+    Ok(events)
+}
+
 /// Pass 2: stores the events in `keys`' order, in batches of `batch_size`, reading each batch
 /// on another thread while the one before is being stored.
 async fn store_all<S: Store>(
@@ -315,7 +324,7 @@ async fn store_all<S: Store>(
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<ViewEvent>>>(1);
     let reader = tokio::task::spawn_blocking(move || {
         for chunk in keys.chunks(batch_size) {
-            let batch: Result<Vec<ViewEvent>> = chunk.iter().map(|&k| input.read(k)).collect();
+            let batch = read_batch(&input, chunk);
             let failed = batch.is_err();
             if tx.blocking_send(batch).is_err() || failed {
                 return;
