@@ -6,6 +6,24 @@ use serde::Deserialize;
 use serde_json::{Map, Number, Value};
 use std::borrow::Cow;
 
+/// The names of an event's fields on the wire (record-views items, NDJSON lines, CSV headers).
+pub const FIELD_NAMES: [&str; 14] = [
+    "id",
+    "from",
+    "to",
+    "viewer",
+    "source",
+    "contentViewed",
+    "discoveryCase",
+    "messageDate",
+    "viewed",
+    "subject",
+    "viewerIp",
+    "messageId",
+    "action",
+    "caseId",
+];
+
 /// One field of an event, as its source holds it.
 #[derive(Debug, Clone, Copy)]
 pub enum Field<'a> {

@@ -20,7 +20,7 @@ use std::fs::File;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use viewlog_core::event_fields::{Field, Fields};
+use viewlog_core::event_fields::{Field, Fields, FIELD_NAMES};
 use viewlog_core::ingest::{read_fields, read_json_event, JsonEventError};
 use viewlog_store::{InsertOutcome, Store, ViewEvent};
 
@@ -73,24 +73,6 @@ fn describe(errors: &[viewlog_protocol::envelope::ErrorDetail]) -> String {
         .join("; ")
 }
 
-/// The CSV columns, by record-views' field names.
-const CSV_COLUMNS: [&str; 14] = [
-    "id",
-    "from",
-    "to",
-    "viewer",
-    "source",
-    "contentViewed",
-    "discoveryCase",
-    "messageDate",
-    "viewed",
-    "subject",
-    "viewerIp",
-    "messageId",
-    "action",
-    "caseId",
-];
-
 /// A CSV row: its cells under the header's names; an empty cell is absent.
 struct CsvRow<'a> {
     headers: &'a [String],
@@ -140,8 +122,8 @@ impl Input {
             let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(&map[..]);
             let headers: Vec<String> =
                 reader.headers().map_err(|e| anyhow!("CSV header: {e}"))?.iter().map(|h| h.trim().to_owned()).collect();
-            if let Some(unknown) = headers.iter().find(|h| !CSV_COLUMNS.contains(&h.as_str())) {
-                bail!("CSV header: unknown column {unknown:?}; columns are {}", CSV_COLUMNS.join(", "));
+            if let Some(unknown) = headers.iter().find(|h| !FIELD_NAMES.contains(&h.as_str())) {
+                bail!("CSV header: unknown column {unknown:?}; columns are {}", FIELD_NAMES.join(", "));
             }
             Some(headers)
         } else {
