@@ -1,6 +1,7 @@
 //! The fields of one event as read, whatever they were read from: a parsed JSON object (a
 //! record-views item), a JSON line read straight into borrowed fields (`viewlog import`'s fast
-//! path), or a CSV row (`viewlog import`'s own [`Fields`]). [`crate::ingest::read_fields`] validates all of them the same way.
+//! path), or a CSV row (`viewlog import`'s own [`Fields`]). [`crate::ingest::read_fields`]
+//! validates all of them the same way.
 
 use serde::Deserialize;
 use serde_json::{Map, Number, Value};
