@@ -55,9 +55,11 @@ pub(crate) struct ConnConfig {
     pub(crate) writer_cache_kib: u32,
 }
 
-/// How much of the file connections map into memory (SQLite caps it at its compile-time
-/// maximum, 2 GiB by default; beyond that, pages are read as usual).
-const MMAP_SIZE: i64 = 1 << 31;
+/// How much of the file connections map into memory: 64 GiB, the compile-time maximum the
+/// workspace gives the bundled SQLite (`LIBSQLITE3_FLAGS` in `.cargo/config.toml`; SQLite's own
+/// default cap is 2 GiB, and SQLite lowers the setting to whatever cap it was built with).
+/// Beyond it, pages are read with `pread` and copied.
+pub(crate) const MMAP_SIZE: i64 = 1 << 36;
 
 /// The page size of a new database file.
 const PAGE_SIZE: i64 = 8192;
@@ -228,6 +230,13 @@ impl Ctx<'_> {
             Ok(())
         }
     }
+}
+
+/// Runs `f` with the context of an operation that is never cancelled.
+#[cfg(test)]
+pub(crate) fn with_test_ctx<T>(f: impl FnOnce(&Ctx<'_>) -> T) -> T {
+    let cancel = Cancel::default();
+    f(&Ctx { cancel: &cancel })
 }
 
 /// A fixed number of connections of one kind, handed out one operation at a time.

@@ -15,7 +15,8 @@ use viewlog_store::{
 
 use crate::conn::{Ctx, ReadTx};
 use crate::error::Fail;
-use crate::segments::{self, Search};
+use crate::search::{Search, Sink};
+use crate::segments;
 use crate::{hours, text};
 
 /// How many rows an ingest inserts between two cancellation checks.
@@ -34,6 +35,10 @@ const COLUMNS: &str = "seq, event_id, sender, recipient, viewer, source, subject
 /// range and snapshot.
 const FILTER: &str = " AND viewed >= :start AND viewed <= :end AND seq <= :snapshot";
 
+/// Batches of at least this many events have their text index built on a second thread while
+/// their rows are inserted (building it is about a sixth of an ingest's work).
+pub(crate) const BUILD_AHEAD_MIN: usize = 2048;
+
 /// Inserts a batch in the caller's transaction; new events take the account's next seqs.
 pub(crate) fn insert(
     tx: &Connection,
@@ -46,50 +51,85 @@ pub(crate) fn insert(
         .query_row([account], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
-    let mut outcome = InsertOutcome::default();
-    let mut next = last_seq + 1;
-    let mut stmt = tx.prepare_cached(INSERT)?;
-    let mut text_index = segments::Builder::default();
-    let mut viewed = Vec::with_capacity(events.len());
-    for (i, e) in events.iter().enumerate() {
-        if i % CHECK_EVERY == CHECK_EVERY - 1 {
-            ctx.check()?;
+    let ahead = events.len() >= BUILD_AHEAD_MIN;
+    std::thread::scope(|scope| {
+        // Built as if every event were new: used if they all are, which is the common case.
+        let built = ahead.then(|| scope.spawn(|| index_of(events.iter(), last_seq + 1)));
+        let mut outcome = InsertOutcome::default();
+        let mut next = last_seq + 1;
+        let mut stmt = tx.prepare_cached(INSERT)?;
+        let mut text_index = segments::Builder::default();
+        let mut viewed = Vec::with_capacity(events.len());
+        let mut new = Vec::with_capacity(if ahead { events.len() } else { 0 });
+        for (i, e) in events.iter().enumerate() {
+            if i % CHECK_EVERY == CHECK_EVERY - 1 {
+                ctx.check()?;
+            }
+            // ON CONFLICT DO NOTHING: an id the account holds (also from earlier in this batch)
+            // changes no row.
+            let changed = stmt.execute(params![
+                account,
+                e.viewed,
+                next,
+                e.event_id,
+                e.from,
+                e.to,
+                e.viewer,
+                e.source,
+                e.subject,
+                e.content_viewed,
+                e.discovery_case,
+                e.message_date,
+                e.viewer_ip,
+                e.message_id,
+                e.action,
+                e.case_id,
+            ])?;
+            if ahead {
+                new.push(changed == 1);
+            }
+            if changed == 1 {
+                if !ahead {
+                    text_index.push(e.viewed, next, fields(e))?;
+                }
+                viewed.push(e.viewed);
+                outcome.inserted += 1;
+                next += 1;
+            } else {
+                outcome.duplicates += 1;
+            }
         }
-        // ON CONFLICT DO NOTHING: an id the account holds (also from earlier in this batch)
-        // changes no row.
-        let changed = stmt.execute(params![
-            account,
-            e.viewed,
-            next,
-            e.event_id,
-            e.from,
-            e.to,
-            e.viewer,
-            e.source,
-            e.subject,
-            e.content_viewed,
-            e.discovery_case,
-            e.message_date,
-            e.viewer_ip,
-            e.message_id,
-            e.action,
-            e.case_id,
-        ])?;
-        if changed == 1 {
-            text_index.push(e.viewed, next, [&e.viewer, &e.from, &e.to, &e.subject])?;
-            viewed.push(e.viewed);
-            outcome.inserted += 1;
-            next += 1;
-        } else {
-            outcome.duplicates += 1;
+        if let Some(built) = built {
+            let built =
+                built.join().map_err(|_| StoreError::Backend("building the text index of a batch failed".into()))?;
+            text_index = if outcome.duplicates == 0 {
+                built?
+            } else {
+                index_of(events.iter().zip(&new).filter(|(_, new)| **new).map(|(e, _)| e), last_seq + 1)?
+            };
         }
+        if outcome.inserted > 0 {
+            tx.prepare_cached("UPDATE accounts SET last_seq = ?2 WHERE id = ?1")?
+                .execute(params![account, next - 1])?;
+            hours::add(tx, account, viewed.into_iter())?;
+            text_index.write(tx, ctx, account)?;
+        }
+        Ok(outcome)
+    })
+}
+
+/// The searchable fields of an event, in the text index's order.
+fn fields(e: &ViewEvent) -> [&str; 4] {
+    [&e.viewer, &e.from, &e.to, &e.subject]
+}
+
+/// The text index of `events`, stored with seqs from `first_seq` on.
+fn index_of<'e>(events: impl Iterator<Item = &'e ViewEvent>, first_seq: i64) -> Result<segments::Builder, Fail> {
+    let mut builder = segments::Builder::default();
+    for (seq, e) in (first_seq..).zip(events) {
+        builder.push(e.viewed, seq, fields(e))?;
     }
-    if outcome.inserted > 0 {
-        tx.prepare_cached("UPDATE accounts SET last_seq = ?2 WHERE id = ?1")?.execute(params![account, next - 1])?;
-        hours::add(tx, account, viewed.into_iter())?;
-        text_index.write(tx, ctx, account)?;
-    }
-    Ok(outcome)
+    Ok(builder)
 }
 
 /// The account's snapshot bound: its last assigned seq.
@@ -197,15 +237,9 @@ fn text_page(
         direction: request.direction,
     };
     let limit = request.limit as usize;
-    let found = std::cell::RefCell::new(Vec::new());
-    search.run(
-        db,
-        ctx,
-        account,
-        |viewed, seq| found.borrow_mut().push((viewed, seq)),
-        || found.borrow().len() >= limit,
-    )?;
-    let mut keys = found.into_inner();
+    let mut sink = Collect { keys: Vec::new(), limit };
+    search.run(db, ctx, account, &mut sink)?;
+    let mut keys = sink.keys;
     // Newest first; the page is the `limit` nearest the cursor.
     keys.sort_unstable_by(|a, b| b.cmp(a));
     match request.direction {
@@ -299,24 +333,11 @@ pub(crate) fn first_page(
             direction: Direction::Older,
         };
         let limit = limit as usize;
-        let mut total = 0u64;
-        let mut newest: BinaryHeap<Reverse<(i64, i64)>> = BinaryHeap::with_capacity(limit.min(1024) + 1);
-        search.run(
-            db,
-            ctx,
-            account,
-            |viewed, seq| {
-                total += 1;
-                newest.push(Reverse((viewed, seq)));
-                if newest.len() > limit {
-                    newest.pop();
-                }
-            },
-            || false,
-        )?;
-        let mut keys: Vec<(i64, i64)> = newest.into_iter().map(|Reverse(key)| key).collect();
+        let mut sink = CountAndNewest { total: 0, newest: BinaryHeap::with_capacity(limit.min(1024) + 1), limit };
+        search.run(db, ctx, account, &mut sink)?;
+        let mut keys: Vec<(i64, i64)> = sink.newest.into_iter().map(|Reverse(key)| key).collect();
         keys.sort_unstable_by(|a, b| b.cmp(a));
-        return Ok(FirstPage { snapshot, total, events: read_by_keys(db, account, keys)? });
+        return Ok(FirstPage { snapshot, total: sink.total, events: read_by_keys(db, account, keys)? });
     }
     let total = count_in(db, ctx, account, &filter)?;
     let request = PageRequest { filter, cursor: None, direction: Direction::Older, limit };
@@ -335,9 +356,9 @@ fn count_in(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &EventFilter) 
             cursor: None,
             direction: Direction::Older,
         };
-        let mut n = 0u64;
-        search.run(db, ctx, account, |_, _| n += 1, || false)?;
-        return Ok(n);
+        let mut sink = Count(0);
+        search.run(db, ctx, account, &mut sink)?;
+        return Ok(sink.0);
     }
     let scan = |start: i64, end: i64| -> Result<u64, Fail> {
         let params = filter_params(&account, &start, &end, &filter.snapshot);
@@ -348,6 +369,75 @@ fn count_in(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &EventFilter) 
         hours::count(db, account, filter.start, filter.end, scan)
     } else {
         scan(filter.start, filter.end)
+    }
+}
+
+/// A page's matches: every one, a day at a time, until there are `limit`.
+struct Collect {
+    keys: Vec<(i64, i64)>,
+    limit: usize,
+}
+
+impl Sink for Collect {
+    fn wants_keys(&self) -> bool {
+        true
+    }
+    fn found(&mut self, viewed: i64, seq: i64) {
+        self.keys.push((viewed, seq));
+    }
+    fn counted(&mut self, _: u64) {}
+    fn enough(&self) -> bool {
+        self.keys.len() >= self.limit
+    }
+}
+
+/// A first page's matches: all counted, the newest `limit` kept. Days come newest first, so
+/// once `limit` are kept an older day's matches are only counted.
+struct CountAndNewest {
+    total: u64,
+    newest: BinaryHeap<Reverse<(i64, i64)>>,
+    limit: usize,
+}
+
+impl Sink for CountAndNewest {
+    fn wants_keys(&self) -> bool {
+        self.newest.len() < self.limit
+    }
+    fn found(&mut self, viewed: i64, seq: i64) {
+        self.total += 1;
+        if self.newest.len() >= self.limit && self.newest.peek().is_some_and(|Reverse(oldest)| *oldest >= (viewed, seq))
+        {
+            // Older than every one kept: it would be the one dropped.
+            return;
+        }
+        self.newest.push(Reverse((viewed, seq)));
+        if self.newest.len() > self.limit {
+            self.newest.pop();
+        }
+    }
+    fn counted(&mut self, n: u64) {
+        self.total += n;
+    }
+    fn enough(&self) -> bool {
+        false
+    }
+}
+
+/// A count's matches.
+struct Count(u64);
+
+impl Sink for Count {
+    fn wants_keys(&self) -> bool {
+        false
+    }
+    fn found(&mut self, _: i64, _: i64) {
+        self.0 += 1;
+    }
+    fn counted(&mut self, n: u64) {
+        self.0 += n;
+    }
+    fn enough(&self) -> bool {
+        false
     }
 }
 
@@ -426,13 +516,11 @@ mod tests {
         let plan = explain(&conn.db, BY_KEY);
         assert!(plan.contains("USING PRIMARY KEY (account_id=? AND viewed=? AND seq=?)"), "{plan}");
         // A text search reads the segments of a range of days through their index.
-        let plan = explain(
-            &conn.db,
-            "SELECT day, keys, body FROM text_segments WHERE account_id = ?1 AND day >= ?2 AND day <= ?3 \
-             ORDER BY day DESC",
-        );
-        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
-        assert!(plan.contains("USING INDEX text_segments_by_day (account_id=? AND day>? AND day<?)"), "{plan}");
+        for query in [crate::search::RANGE_OLDER, crate::search::RANGE_NEWER] {
+            let plan = explain(&conn.db, query);
+            assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+            assert!(plan.contains("USING INDEX text_index_by_day (account_id=? AND day>? AND day<?)"), "{plan}");
+        }
         // Reading in seq order is a range of the seq index, in its order.
         assert!(AFTER.contains(COLUMNS), "reads what read_event reads");
         conn.db.execute_batch(SEQ_INDEX).expect("seq index");

@@ -28,8 +28,10 @@
 //!   for copying a store) needs an index on `(account_id, seq)`, which would cost every
 //!   ingest some 10%: it is created by the first `events_after` instead of a migration. That
 //!   first call holds the write lock while it builds the index.
-//! - **Text filter**: see the `text` module; a Rust function doing Unicode case-insensitive
-//!   substring matching over viewer, sender, recipient and subject.
+//! - **Text filter**: Unicode case-insensitive substring matching over viewer, sender,
+//!   recipient and subject (the `text` module), answered by a text index: per-day segments of
+//!   the folded fields with a dictionary of their words (`segments`), searched through the
+//!   dictionary (`search`).
 //! - **Rate limits** live in memory, bounded in number ([`SqliteOptions::max_rate_buckets`]):
 //!   one SQLite file is served by one server process.
 //! - **Schema** migrations are versioned in code and tracked by `PRAGMA user_version`; a file
@@ -42,8 +44,10 @@ mod conn;
 mod error;
 mod events;
 mod hours;
+mod import;
 mod rate;
 mod schema;
+mod search;
 mod segments;
 mod text;
 
@@ -52,12 +56,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use futures_core::Stream;
 use rusqlite::{params, OptionalExtension, Row};
 use viewlog_store::{
     AccessToken, Account, AccountId, ApiClient, Application, ApplicationKeyId, AuthProfile, Binding, EventFilter,
-    FirstPage, InsertOutcome, LoginFailures, NewApiClient, NewApplication, NewBinding, NewRole, NewUser, PageRequest,
-    Principal, RateDecision, RateKey, RatePolicy, Role, RoleId, Store, StoreError, StoreResult, StoredEvent,
-    TokenPrincipal, UnixTime, User, UserId, ViewEvent,
+    FirstPage, ImportOptions, InsertOutcome, LoginFailures, NewApiClient, NewApplication, NewBinding, NewRole, NewUser,
+    PageRequest, Principal, RateDecision, RateKey, RatePolicy, Role, RoleId, Store, StoreError, StoreResult,
+    StoredEvent, TokenPrincipal, UnixTime, User, UserId, ViewEvent,
 };
 
 use conn::{Conn, ConnConfig, Ctx, Durability, Kind, Pool, Stats};
@@ -1009,6 +1014,20 @@ impl Store for SqliteStore {
     async fn insert_events(&self, account: AccountId, events: &[ViewEvent]) -> StoreResult<InsertOutcome> {
         let events = events.to_vec();
         self.write(Durability::Full, move |tx, ctx| events::insert(tx, ctx, account.0, &events)).await
+    }
+
+    /// Pulls the batches on the writer's thread; into a store without events and with unique
+    /// ids promised, one transaction that builds the event-id index at the end (`import` module).
+    async fn import_events<B>(
+        &self,
+        account: AccountId,
+        batches: B,
+        options: ImportOptions,
+    ) -> StoreResult<InsertOutcome>
+    where
+        B: Stream<Item = Vec<ViewEvent>> + Send + Unpin + 'static,
+    {
+        self.inner.writer.run(move |conn, ctx| import::import(conn, ctx, account.0, batches, options)).await
     }
 
     async fn snapshot(&self, account: AccountId) -> StoreResult<i64> {

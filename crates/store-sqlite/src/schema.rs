@@ -178,8 +178,9 @@ CREATE INDEX access_tokens_by_expiry ON access_tokens (expires_at);
 -- index on (account_id, seq). It costs ingest about a tenth of its speed, and most stores are
 -- never copied, so no migration creates it: the first events_after does (events::SEQ_INDEX).
 "#,
-    // 3: events per hour (counting a range) and the text index (searching one); both are filled
-    // from the events already stored, the text index by `segments::migration_fill`.
+    // 3: events per hour (counting a range) and the first text index (searching one); the hours
+    // are filled from the events already stored, the text index by migration 4, which replaces
+    // it.
     r#"
 -- How many events of an account were viewed in each hour (viewed div 3600), kept by the
 -- transaction that inserts them (hours.rs).
@@ -202,13 +203,40 @@ CREATE TABLE text_segments (
 ) STRICT;
 CREATE INDEX text_segments_by_day ON text_segments (account_id, day);
 "#,
+    // 4: the text index with a dictionary of words (segments.rs), refilled from the events.
+    TEXT_INDEX,
 ];
+
+/// Migration 4: the text index with its term dictionary replaces migration 3's segments of text
+/// alone; `segments::migration_fill` fills it from the events stored.
+pub(crate) const TEXT_INDEX: &str = r#"
+DROP TABLE IF EXISTS text_segments;
+
+-- The folded searchable text of an account's events and the dictionary of its words, in
+-- segments per day of viewed (segments.rs). The small columns first: SQLite reaches a column
+-- of a big row by walking the overflow pages before it.
+CREATE TABLE text_index (
+    id          INTEGER PRIMARY KEY,
+    account_id  INTEGER NOT NULL,
+    day         INTEGER NOT NULL,
+    events      INTEGER NOT NULL,
+    max_seq     INTEGER NOT NULL,
+    terms       BLOB    NOT NULL,
+    term_meta   BLOB    NOT NULL,
+    keys        BLOB    NOT NULL,
+    postings    BLOB    NOT NULL,
+    body        BLOB    NOT NULL
+) STRICT;
+CREATE INDEX text_index_by_day ON text_index (account_id, day);
+"#;
 
 /// What a migration does beyond its SQL, run in its transaction right after it: filling what
 /// SQL cannot compute (folding text the way Rust does).
 fn after(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<(), Fail> {
     if version == 3 {
         tx.execute_batch(crate::hours::FILL)?;
+    }
+    if version == 4 {
         crate::segments::migration_fill(tx)?;
     }
     Ok(())

@@ -1,18 +1,28 @@
-//! The text index: the folded searchable text of an account's events, packed by day.
+//! The text index: the folded searchable text of an account's events, packed by day, with a
+//! dictionary of its words.
 //!
 //! A text filter must find a term among the viewer, sender, recipient and subject of every event
 //! of a time range (see [`crate::text`] for what matches). Row by row, a month of a busy account
 //! is tens of thousands of rows and as many calls into a matching function, for every page. Here
 //! the four fields of each event are lower-cased once, at insert, and packed into *segments*: a
-//! segment holds events of one account and one UTC day of `viewed`, as one blob of text and one
-//! blob of keys. A search reads the segments of the range's days and runs one substring search
-//! (`memchr::memmem`, vectorised) over each blob, so that its cost is a scan of a few bytes per
-//! event, whether the term is common or rare and in whatever order the events arrived.
+//! segment holds events of one account and one UTC day of `viewed`. Besides the folded text it
+//! holds the segment's *terms* (its distinct words: maximal runs of alphanumeric characters) and,
+//! for each term, the events that hold it, so that a search ([`crate::search`]) reads a day's
+//! dictionary rather than its text: its cost follows the number of distinct words and of
+//! matches, not the number of events.
 //!
-//! - **text**: for each event, its four folded fields separated by `0xFF`, then `0xFE`. Neither
-//!   byte occurs in UTF-8, so a match of a (UTF-8) term never spans two fields or two events.
+//! A segment row (`text_index`), in column order, the small parts first, because SQLite reads a
+//! column of a big row by walking its overflow pages up to it:
+//!
+//! - **terms**: the distinct terms, in byte order, each followed by `0xFF`, a byte no UTF-8 text
+//!   holds, so that a match of a term never spans two terms.
+//! - **term_meta**: for each term, the end of its postings (a count of postings, u32).
 //! - **keys**: for each event, `viewed` (i64), `seq` (i64) and the offset just past its `0xFE`
-//!   in the text (u32), little-endian, [`KEY_LEN`] bytes.
+//!   in the body (u32), little-endian, [`KEY_LEN`] bytes.
+//! - **postings**: for each term in turn, the ordinals (u32, ascending, each once) of the events
+//!   holding it.
+//! - **body**: for each event, its four folded fields separated by `0xFF`, then `0xFE`: what a
+//!   search with non-word characters checks its candidates against.
 //!
 //! Every insert transaction adds one segment per day it touches, then merges a day's segments
 //! when it holds [`FANOUT`] of a similar size (size tiers, as a log-structured merge does): a day
@@ -23,26 +33,26 @@
 
 use std::collections::BTreeMap;
 
-use memchr::memmem::Finder;
 use rusqlite::{params, Connection};
-use viewlog_store::{Direction, StoreError};
+use rustc_hash::FxHashMap;
+use viewlog_store::StoreError;
 
 use crate::conn::Ctx;
 use crate::error::Fail;
 
 /// Seconds per day: a segment's span.
-const DAY: i64 = 86_400;
+pub(crate) const DAY: i64 = 86_400;
 /// Bytes per event in a segment's keys.
-const KEY_LEN: usize = 20;
-/// Separates the fields of an event in a segment's text.
-const FIELD_END: u8 = 0xFF;
-/// Ends an event in a segment's text.
-const EVENT_END: u8 = 0xFE;
+pub(crate) const KEY_LEN: usize = 20;
+/// Separates the fields of an event in a segment's body; ends each term in its terms.
+pub(crate) const FIELD_END: u8 = 0xFF;
+/// Ends an event in a segment's body.
+pub(crate) const EVENT_END: u8 = 0xFE;
 /// A day's segments of one size tier are merged when there are this many.
 const FANOUT: usize = 4;
 
 /// The day holding `t` (floor, also before 1970).
-fn day_of(t: i64) -> i64 {
+pub(crate) fn day_of(t: i64) -> i64 {
     t.div_euclid(DAY)
 }
 
@@ -52,54 +62,183 @@ fn tier(n: i64) -> u32 {
     n.ilog2() / 2
 }
 
-/// A segment being built.
+/// Calls `f` with every term of `text` (folded UTF-8): its maximal runs of alphanumeric
+/// characters, as `char::is_alphanumeric` has them. A search splits its needle the same way.
+pub(crate) fn for_each_term<'a>(text: &'a str, mut f: impl FnMut(&'a [u8])) {
+    let bytes = text.as_bytes();
+    let mut start: Option<usize> = None;
+    let mut i = 0;
+    while i < bytes.len() {
+        let (word, len) = if bytes[i] < 0x80 {
+            (bytes[i].is_ascii_alphanumeric(), 1)
+        } else {
+            match text[i..].chars().next() {
+                Some(c) => (c.is_alphanumeric(), c.len_utf8()),
+                None => break,
+            }
+        };
+        match (word, start) {
+            (true, None) => start = Some(i),
+            (false, Some(s)) => {
+                f(&bytes[s..i]);
+                start = None;
+            }
+            _ => {}
+        }
+        i += len;
+    }
+    if let Some(s) = start {
+        f(&bytes[s..]);
+    }
+}
+
+/// A segment being built or merged.
 #[derive(Debug, Default)]
 pub(crate) struct Segment {
     keys: Vec<u8>,
-    text: Vec<u8>,
-    events: i64,
+    body: Vec<u8>,
+    events: u32,
+    max_seq: i64,
+    /// Each term's postings, ascending.
+    terms: FxHashMap<Box<[u8]>, Vec<u32>>,
+}
+
+/// A segment as stored: its columns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct Encoded {
+    pub(crate) events: u32,
+    pub(crate) max_seq: i64,
+    pub(crate) terms: Vec<u8>,
+    pub(crate) term_meta: Vec<u8>,
+    pub(crate) keys: Vec<u8>,
+    pub(crate) postings: Vec<u8>,
+    pub(crate) body: Vec<u8>,
+}
+
+fn too_big() -> Fail {
+    StoreError::Backend("a day's text segment grew past 4 GiB".into()).into()
 }
 
 impl Segment {
     /// Adds an event: its `viewed`, `seq` and searchable fields.
     pub(crate) fn push(&mut self, viewed: i64, seq: i64, fields: [&str; 4]) -> Result<(), Fail> {
+        let ordinal = self.events;
         for (i, field) in fields.iter().enumerate() {
             if i > 0 {
-                self.text.push(FIELD_END);
+                self.body.push(FIELD_END);
             }
-            fold_into(&mut self.text, field);
+            let from = self.body.len();
+            fold_into(&mut self.body, field);
+            // Folding keeps UTF-8 UTF-8; the check costs a scan of bytes just written.
+            let folded = std::str::from_utf8(&self.body[from..]).map_err(|_| too_big())?;
+            let terms = &mut self.terms;
+            for_each_term(folded, |term| add_posting(terms, term, ordinal));
         }
-        self.text.push(EVENT_END);
-        let end = u32::try_from(self.text.len())
-            .map_err(|_| StoreError::Backend("a day's text segment grew past 4 GiB".into()))?;
+        self.body.push(EVENT_END);
+        let end = u32::try_from(self.body.len()).map_err(|_| too_big())?;
         self.keys.extend_from_slice(&viewed.to_le_bytes());
         self.keys.extend_from_slice(&seq.to_le_bytes());
         self.keys.extend_from_slice(&end.to_le_bytes());
-        self.events += 1;
+        self.events = self.events.checked_add(1).ok_or_else(too_big)?;
+        self.max_seq = self.max_seq.max(seq);
         Ok(())
     }
 
-    /// Appends a stored segment's events.
-    fn append(&mut self, keys: &[u8], text: &[u8]) -> Result<(), Fail> {
-        let base = self.text.len();
-        self.text.extend_from_slice(text);
-        for key in keys.chunks_exact(KEY_LEN) {
-            let end = read_u32(key, 16) as usize + base;
-            let end =
-                u32::try_from(end).map_err(|_| StoreError::Backend("a day's text segment grew past 4 GiB".into()))?;
+    /// Appends a stored segment's events (their ordinals follow this segment's).
+    fn append(&mut self, stored: &Encoded) -> Result<(), Fail> {
+        let corrupt = || Fail::from(StoreError::Corrupt("a text segment's parts do not agree".into()));
+        if stored.keys.len() != stored.events as usize * KEY_LEN {
+            return Err(corrupt());
+        }
+        let base_text = self.body.len();
+        let base = self.events;
+        self.body.extend_from_slice(&stored.body);
+        for key in stored.keys.chunks_exact(KEY_LEN) {
+            let end = u32::try_from(read_u32(key, 16) as usize + base_text).map_err(|_| too_big())?;
             self.keys.extend_from_slice(&key[..16]);
             self.keys.extend_from_slice(&end.to_le_bytes());
         }
-        self.events += (keys.len() / KEY_LEN) as i64;
+        let mut from = 0usize;
+        let mut term_start = 0usize;
+        for (i, meta) in stored.term_meta.chunks_exact(4).enumerate() {
+            let term_end = memchr::memchr(FIELD_END, &stored.terms[term_start..]).ok_or_else(corrupt)? + term_start;
+            let term = &stored.terms[term_start..term_end];
+            term_start = term_end + 1;
+            let to = u32::from_le_bytes([meta[0], meta[1], meta[2], meta[3]]) as usize;
+            let postings = stored.postings.get(from * 4..to * 4).ok_or_else(corrupt)?;
+            let list = self.terms.entry(term.into()).or_default();
+            for p in postings.chunks_exact(4) {
+                let ordinal = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
+                list.push(base.checked_add(ordinal).ok_or_else(too_big)?);
+            }
+            from = to;
+            if i == 0 && term.is_empty() {
+                return Err(corrupt());
+            }
+        }
+        self.events = self.events.checked_add(stored.events).ok_or_else(too_big)?;
+        self.max_seq = self.max_seq.max(stored.max_seq);
         Ok(())
     }
 
-    fn insert(&self, tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
+    /// The stored form: terms sorted, their postings in that order.
+    pub(crate) fn encode(self) -> Result<Encoded, Fail> {
+        let mut terms: Vec<(Box<[u8]>, Vec<u32>)> = self.terms.into_iter().collect();
+        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut out = Encoded {
+            events: self.events,
+            max_seq: self.max_seq,
+            terms: Vec::with_capacity(terms.iter().map(|(t, _)| t.len() + 1).sum()),
+            term_meta: Vec::with_capacity(terms.len() * 4),
+            keys: self.keys,
+            postings: Vec::with_capacity(terms.iter().map(|(_, p)| p.len() * 4).sum()),
+            body: self.body,
+        };
+        let mut end = 0u32;
+        for (term, postings) in terms {
+            out.terms.extend_from_slice(&term);
+            out.terms.push(FIELD_END);
+            end = end.checked_add(u32::try_from(postings.len()).map_err(|_| too_big())?).ok_or_else(too_big)?;
+            out.term_meta.extend_from_slice(&end.to_le_bytes());
+            for p in postings {
+                out.postings.extend_from_slice(&p.to_le_bytes());
+            }
+        }
+        Ok(out)
+    }
+
+    fn insert(self, tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
+        let e = self.encode()?;
         tx.prepare_cached(
-            "INSERT INTO text_segments (account_id, day, events, keys, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+            "INSERT INTO text_index (account_id, day, events, max_seq, terms, term_meta, keys, postings, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )?
-        .execute(params![account, day, self.events, self.keys, self.text])?;
+        .execute(params![
+            account,
+            day,
+            e.events,
+            e.max_seq,
+            e.terms,
+            e.term_meta,
+            e.keys,
+            e.postings,
+            e.body
+        ])?;
         Ok(())
+    }
+}
+
+/// Adds `ordinal` to `term`'s postings, once (ordinals arrive in ascending order).
+fn add_posting(terms: &mut FxHashMap<Box<[u8]>, Vec<u32>>, term: &[u8], ordinal: u32) {
+    match terms.get_mut(term) {
+        Some(list) => {
+            if list.last() != Some(&ordinal) {
+                list.push(ordinal);
+            }
+        }
+        None => {
+            terms.insert(term.into(), vec![ordinal]);
+        }
     }
 }
 
@@ -113,22 +252,17 @@ fn fold_into(out: &mut Vec<u8>, field: &str) {
     }
 }
 
-/// Column `i` of a segment row, a blob.
-fn blob<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r [u8], Fail> {
-    row.get_ref(i)?
-        .as_blob()
-        .map_err(|e| StoreError::Corrupt(format!("a text segment column is not a blob: {e}")).into())
-}
-
-fn read_i64(key: &[u8], at: usize) -> i64 {
+/// Little-endian i64 at `at`.
+pub(crate) fn read_i64(bytes: &[u8], at: usize) -> i64 {
     let mut b = [0u8; 8];
-    b.copy_from_slice(&key[at..at + 8]);
+    b.copy_from_slice(&bytes[at..at + 8]);
     i64::from_le_bytes(b)
 }
 
-fn read_u32(key: &[u8], at: usize) -> u32 {
+/// Little-endian u32 at `at`.
+pub(crate) fn read_u32(bytes: &[u8], at: usize) -> u32 {
     let mut b = [0u8; 4];
-    b.copy_from_slice(&key[at..at + 4]);
+    b.copy_from_slice(&bytes[at..at + 4]);
     u32::from_le_bytes(b)
 }
 
@@ -146,22 +280,42 @@ impl Builder {
 
     /// Writes the segments, then merges the touched days' segments where a tier is full.
     pub(crate) fn write(self, tx: &Connection, ctx: &Ctx<'_>, account: i64) -> Result<(), Fail> {
-        for (day, segment) in &self.days {
-            segment.insert(tx, account, *day)?;
+        let days: Vec<i64> = self.days.keys().copied().collect();
+        for (day, segment) in self.days {
+            segment.insert(tx, account, day)?;
         }
-        for day in self.days.keys() {
+        for day in days {
             ctx.check()?;
-            compact(tx, account, *day)?;
+            compact(tx, account, day)?;
         }
         Ok(())
     }
+}
+
+/// A stored segment's columns.
+fn read_stored(tx: &Connection, id: i64) -> Result<Option<Encoded>, Fail> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT events, max_seq, terms, term_meta, keys, postings, body FROM text_index WHERE id = ?1",
+    )?;
+    let mut rows = stmt.query([id])?;
+    let Some(row) = rows.next()? else { return Ok(None) };
+    let blob = |i: usize| -> Result<Vec<u8>, Fail> { Ok(crate::search::blob(row, i)?.to_vec()) };
+    Ok(Some(Encoded {
+        events: row.get(0)?,
+        max_seq: row.get(1)?,
+        terms: blob(2)?,
+        term_meta: blob(3)?,
+        keys: blob(4)?,
+        postings: blob(5)?,
+        body: blob(6)?,
+    }))
 }
 
 /// Merges a day's segments while some tier holds [`FANOUT`] of them.
 fn compact(tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
     loop {
         let segments: Vec<(i64, i64)> = tx
-            .prepare_cached("SELECT id, events FROM text_segments WHERE account_id = ?1 AND day = ?2")?
+            .prepare_cached("SELECT id, events FROM text_index WHERE account_id = ?1 AND day = ?2")?
             .query_map(params![account, day], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         let mut tiers: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
@@ -172,23 +326,17 @@ fn compact(tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
             return Ok(());
         };
         let mut merged = Segment::default();
-        {
-            let mut read = tx.prepare_cached("SELECT keys, body FROM text_segments WHERE id = ?1")?;
-            let mut delete = tx.prepare_cached("DELETE FROM text_segments WHERE id = ?1")?;
-            for id in ids {
-                let mut rows = read.query([id])?;
-                if let Some(row) = rows.next()? {
-                    merged.append(blob(row, 0)?, blob(row, 1)?)?;
-                }
-                drop(rows);
-                delete.execute([id])?;
+        for id in ids {
+            if let Some(stored) = read_stored(tx, id)? {
+                merged.append(&stored)?;
             }
+            tx.prepare_cached("DELETE FROM text_index WHERE id = ?1")?.execute([id])?;
         }
         merged.insert(tx, account, day)?;
     }
 }
 
-/// Fills the index from the events already stored (migration 3), one segment per account and
+/// Fills the index from the events already stored (migration 4), one segment per account and
 /// day.
 pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
     let mut stmt = tx.prepare(
@@ -217,121 +365,6 @@ pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
     Ok(())
 }
 
-/// What a search looks for: a lower-cased, non-empty term within a range, a snapshot and
-/// (paging) beyond a cursor.
-pub(crate) struct Search<'a> {
-    /// The lower-cased term.
-    pub(crate) needle: &'a str,
-    /// First second of the range.
-    pub(crate) start: i64,
-    /// Last second of the range.
-    pub(crate) end: i64,
-    /// The highest seq that counts.
-    pub(crate) snapshot: i64,
-    /// Only events strictly beyond this `(viewed, seq)` in `direction`.
-    pub(crate) cursor: Option<(i64, i64)>,
-    /// Which way from the cursor, and so the order days are read in.
-    pub(crate) direction: Direction,
-}
-
-impl Search<'_> {
-    fn wanted(&self, viewed: i64, seq: i64) -> bool {
-        if viewed < self.start || viewed > self.end || seq > self.snapshot {
-            return false;
-        }
-        match (self.cursor, self.direction) {
-            (None, _) => true,
-            (Some(c), Direction::Older) => (viewed, seq) < c,
-            (Some(c), Direction::Newer) => (viewed, seq) > c,
-        }
-    }
-
-    /// Calls `found(viewed, seq)` for every matching event, a day at a time in `direction`
-    /// (newest day first for `Older`); after each day, stops if `enough()` says so.
-    pub(crate) fn run(
-        &self,
-        db: &Connection,
-        ctx: &Ctx<'_>,
-        account: i64,
-        mut found: impl FnMut(i64, i64),
-        enough: impl Fn() -> bool,
-    ) -> Result<(), Fail> {
-        let (mut first, mut last) = (day_of(self.start), day_of(self.end));
-        if let Some((viewed, _)) = self.cursor {
-            match self.direction {
-                Direction::Older => last = last.min(day_of(viewed)),
-                Direction::Newer => first = first.max(day_of(viewed)),
-            }
-        }
-        if first > last {
-            return Ok(());
-        }
-        let sql = match self.direction {
-            Direction::Older => {
-                "SELECT day, keys, body FROM text_segments WHERE account_id = ?1 AND day >= ?2 AND day <= ?3 \
-                 ORDER BY day DESC"
-            }
-            Direction::Newer => {
-                "SELECT day, keys, body FROM text_segments WHERE account_id = ?1 AND day >= ?2 AND day <= ?3 \
-                 ORDER BY day ASC"
-            }
-        };
-        let finder = Finder::new(self.needle.as_bytes());
-        let mut stmt = db.prepare_cached(sql)?;
-        let mut rows = stmt.query(params![account, first, last])?;
-        let mut day_seen: Option<i64> = None;
-        while let Some(row) = rows.next()? {
-            let day: i64 = row.get(0)?;
-            if day_seen.is_some_and(|d| d != day) {
-                ctx.check()?;
-                if enough() {
-                    return Ok(());
-                }
-            }
-            day_seen = Some(day);
-            let keys = blob(row, 1)?;
-            let text = blob(row, 2)?;
-            self.scan(&finder, keys, text, &mut found)?;
-        }
-        Ok(())
-    }
-
-    /// The matches in one segment.
-    fn scan(
-        &self,
-        finder: &Finder<'_>,
-        keys: &[u8],
-        text: &[u8],
-        found: &mut impl FnMut(i64, i64),
-    ) -> Result<(), Fail> {
-        let corrupt = || StoreError::Corrupt("a text segment's keys do not match its text".into());
-        let events = keys.len() / KEY_LEN;
-        let mut event = 0usize;
-        let mut from = 0usize;
-        while let Some(offset) = finder.find(&text[from..]) {
-            let at = from + offset;
-            // The event holding the match: the first whose end lies past it.
-            while event < events && read_u32(&keys[event * KEY_LEN..], 16) as usize <= at {
-                event += 1;
-            }
-            if event == events {
-                return Err(corrupt().into());
-            }
-            let key = &keys[event * KEY_LEN..(event + 1) * KEY_LEN];
-            let (viewed, seq) = (read_i64(key, 0), read_i64(key, 8));
-            if self.wanted(viewed, seq) {
-                found(viewed, seq);
-            }
-            // One match per event: go on after its end.
-            from = read_u32(key, 16) as usize;
-            if from > text.len() {
-                return Err(corrupt().into());
-            }
-        }
-        Ok(())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,27 +389,58 @@ mod tests {
         }
     }
 
+    fn terms_of(s: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for_each_term(s, |t| out.push(String::from_utf8_lossy(t).into_owned()));
+        out
+    }
+
     #[test]
-    fn appended_segments_keep_their_offsets() {
+    fn terms_are_runs_of_alphanumerics() {
+        assert_eq!(terms_of("re: invoice #1729"), ["re", "invoice", "1729"]);
+        assert_eq!(terms_of("åsa.öberg@x-y.example"), ["åsa", "öberg", "x", "y", "example"]);
+        assert_eq!(terms_of("  -- "), Vec::<String>::new());
+        assert_eq!(terms_of("a"), ["a"]);
+        assert_eq!(terms_of("résumé – senior"), ["résumé", "senior"]);
+        assert_eq!(terms_of("οδος١٢"), ["οδος١٢"]);
+    }
+
+    #[test]
+    fn a_segment_lists_each_term_once_per_event() {
+        let mut s = Segment::default();
+        s.push(10, 1, ["a@x.com", "b@x.com", "c@y.com", "Hello hello"]).expect("push");
+        s.push(20, 2, ["a@x.com", "d@z.com", "c@y.com", "World"]).expect("push");
+        let e = s.encode().expect("encode");
+        assert_eq!(e.events, 2);
+        assert_eq!(e.max_seq, 2);
+        let terms: Vec<&[u8]> = e.terms.split(|b| *b == FIELD_END).filter(|t| !t.is_empty()).collect();
+        let names: Vec<&str> = terms.iter().map(|t| std::str::from_utf8(t).expect("utf-8")).collect();
+        assert_eq!(names, ["a", "b", "c", "com", "d", "hello", "world", "x", "y", "z"]);
+        let ends: Vec<u32> = e.term_meta.chunks_exact(4).map(|m| read_u32(m, 0)).collect();
+        let postings: Vec<u32> = e.postings.chunks_exact(4).map(|p| read_u32(p, 0)).collect();
+        // a: both; b: 0; c: both; com: both; d: 1; hello: 0; world: 1; x: both; y: both; z: 1.
+        assert_eq!(ends, [2, 3, 5, 7, 8, 9, 10, 12, 14, 15]);
+        assert_eq!(postings, [0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 1]);
+    }
+
+    #[test]
+    fn appended_segments_renumber_their_events() {
         let mut a = Segment::default();
         a.push(10, 1, ["v@x", "s@x", "r@x", "Hello"]).expect("push");
         let mut b = Segment::default();
-        b.push(20, 2, ["w@x", "t@x", "q@x", "World"]).expect("push");
+        b.push(20, 2, ["w@x", "t@x", "q@x", "Hello World"]).expect("push");
+        let (a, b) = (a.encode().expect("a"), b.encode().expect("b"));
         let mut merged = Segment::default();
-        merged.append(&a.keys, &a.text).expect("append");
-        merged.append(&b.keys, &b.text).expect("append");
-        assert_eq!(merged.events, 2);
-        let search = |needle: &str| {
-            let s = Search { needle, start: 0, end: 100, snapshot: 10, cursor: None, direction: Direction::Older };
-            let mut got = Vec::new();
-            s.scan(&Finder::new(needle.as_bytes()), &merged.keys, &merged.text, &mut |v, q| got.push((v, q)))
-                .expect("scan");
-            got
-        };
-        assert_eq!(search("world"), vec![(20, 2)]);
-        assert_eq!(search("hello"), vec![(10, 1)]);
-        assert_eq!(search("@x"), vec![(10, 1), (20, 2)]);
-        assert_eq!(search("hellow"), vec![]);
-        assert_eq!(search("o"), vec![(10, 1), (20, 2)]);
+        merged.append(&a).expect("append a");
+        merged.append(&b).expect("append b");
+        let m = merged.encode().expect("merged");
+        assert_eq!(m.events, 2);
+        assert_eq!(m.max_seq, 2);
+        assert_eq!(m.body, [a.body.clone(), b.body.clone()].concat());
+        assert_eq!(read_u32(&m.keys, KEY_LEN + 16) as usize, a.body.len() + b.body.len());
+        let mut direct = Segment::default();
+        direct.push(10, 1, ["v@x", "s@x", "r@x", "Hello"]).expect("push");
+        direct.push(20, 2, ["w@x", "t@x", "q@x", "Hello World"]).expect("push");
+        assert_eq!(m, direct.encode().expect("direct"), "merging is building in one go");
     }
 }

@@ -2,6 +2,8 @@
 
 use std::time::{Duration, Instant};
 
+use rusqlite::OptionalExtension;
+use viewlog_store::conformance::Batches;
 use viewlog_store::{Direction, EventFilter, PageRequest, Store, ViewEvent};
 
 use super::*;
@@ -122,6 +124,11 @@ async fn connections_are_configured() {
         .await
         .expect("pragmas");
     assert_eq!((mode.as_str(), fk, query_only), ("wal", 1, 1));
+    // The whole setting took: the bundled SQLite was built with the workspace's cap (it lowers
+    // the setting to its own, 2 GiB, otherwise).
+    let mmap: i64 =
+        store.read_for_test(|db| db.pragma_query_value(None, "mmap_size", |r| r.get(0))).await.expect("mmap");
+    assert_eq!(mmap, conn::MMAP_SIZE);
     let (version, app_id): (i64, i32) = store
         .read_for_test(|db| {
             Ok((
@@ -314,4 +321,95 @@ async fn a_version_2_file_gets_hour_counts_and_a_text_index() {
     all = stored.iter().map(|e| (e.event.viewed, e.seq, e.event.subject.clone(), e.event.viewer.clone())).collect();
     assert_eq!(all.len(), 700);
     check(all).await;
+}
+
+/// A batch big enough to have its text index built beside the inserts, holding ids stored
+/// before and ids repeated within it: the index names exactly the stored events, with their
+/// seqs (a page reads the rows the index names, and fails on one the table lacks).
+#[tokio::test]
+async fn a_big_batch_with_duplicates_is_indexed_as_stored() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let tagged = |i: usize| {
+        let mut e = event(i);
+        e.subject = format!("Report w{}x", i % 7);
+        e
+    };
+    let first: Vec<ViewEvent> = (0..500).map(tagged).collect();
+    store.insert_events(account, &first).await.expect("first batch");
+    // 400..4400, with 400..500 stored already and 4000..4400 sent twice.
+    let mut big: Vec<ViewEvent> = (400..4400).map(tagged).collect();
+    big.extend((4000..4400).map(tagged));
+    assert!(big.len() >= events::BUILD_AHEAD_MIN);
+    let outcome = store.insert_events(account, &big).await.expect("big batch");
+    assert_eq!((outcome.inserted, outcome.duplicates), (3900, 500));
+    let all = |text: Option<&str>| {
+        let store = store.clone();
+        let filter = EventFilter { start: 0, end: i64::MAX, text: text.map(str::to_owned), snapshot: i64::MAX };
+        async move {
+            let request = PageRequest { filter, cursor: None, direction: Direction::Older, limit: 10_000 };
+            store.page(account, &request).await.expect("page")
+        }
+    };
+    let stored = all(None).await;
+    assert_eq!(stored.len(), 4400);
+    for tag in 0..7 {
+        let word = format!("w{tag}x");
+        let mut want: Vec<(i64, i64)> =
+            stored.iter().filter(|e| e.event.subject.contains(&word)).map(|e| (e.event.viewed, e.seq)).collect();
+        want.sort_unstable_by(|a, b| b.cmp(a));
+        let got: Vec<(i64, i64)> = all(Some(&word)).await.iter().map(|e| (e.event.viewed, e.seq)).collect();
+        assert_eq!(got, want, "{word}");
+    }
+}
+
+/// The event-id index's definition as the database holds it.
+async fn id_index_sql(store: &SqliteStore) -> Option<String> {
+    store
+        .read_for_test(|db| {
+            db.query_row("SELECT sql FROM sqlite_schema WHERE name = 'view_events_by_event_id'", [], |r| r.get(0))
+                .optional()
+        })
+        .await
+        .expect("schema")
+}
+
+/// An import into a store without events, unique ids promised, drops the event-id index and
+/// builds it again at the end: afterwards it is the index migration 1 made, and it works.
+#[tokio::test]
+async fn a_bulk_import_leaves_the_event_id_index_as_it_was() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let before = id_index_sql(&store).await.expect("migration 1 creates the index");
+    assert_eq!(before, import::ID_INDEX);
+    let batches: Vec<Vec<ViewEvent>> = (0..3).map(|c| (0..1000).map(|i| event(c * 1000 + i)).collect()).collect();
+    let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+    let outcome = store.import_events(account, Batches::of(batches), options).await.expect("import");
+    assert_eq!(outcome.inserted, 3000);
+    assert_eq!(id_index_sql(&store).await, Some(before));
+    let again = store.insert_events(account, &[event(7), event(2999), event(3000)]).await.expect("insert");
+    assert_eq!((again.inserted, again.duplicates), (1, 2));
+}
+
+/// An import that promised unique ids and repeats one fails as a conflict and stores nothing;
+/// the event-id index is back.
+#[tokio::test]
+async fn a_bulk_import_with_a_repeated_id_stores_nothing() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let batches = vec![(0..10).map(event).collect(), vec![event(10), event(3)]];
+    let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+    match store.import_events(account, Batches::of(batches), options).await {
+        Err(StoreError::Conflict(message)) => assert!(message.contains("repeats"), "{message}"),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(store.snapshot(account).await.expect("snapshot"), 0);
+    let filter = EventFilter { start: 0, end: i64::MAX, text: None, snapshot: i64::MAX };
+    assert_eq!(store.count(account, &filter).await.expect("count"), 0);
+    assert_eq!(id_index_sql(&store).await.as_deref(), Some(import::ID_INDEX));
+    // Not a bulk load any more once the store holds events: a repeated id is a duplicate.
+    store.insert_events(account, &[event(0)]).await.expect("insert");
+    let batches = vec![vec![event(1), event(1), event(0)]];
+    let outcome = store.import_events(account, Batches::of(batches), options).await.expect("import");
+    assert_eq!((outcome.inserted, outcome.duplicates), (1, 2));
 }

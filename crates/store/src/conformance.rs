@@ -604,6 +604,72 @@ pub async fn insert_is_idempotent<S: Store>(store: S) {
     assert_eq!(insert(&store, a, &[]).await, InsertOutcome::default());
 }
 
+/// Batches for [`Store::import_events`], yielded in order.
+pub struct Batches(std::collections::VecDeque<Vec<ViewEvent>>);
+
+impl Batches {
+    /// A stream of these batches.
+    pub fn of(batches: Vec<Vec<ViewEvent>>) -> Batches {
+        Batches(batches.into())
+    }
+}
+
+impl futures_core::Stream for Batches {
+    type Item = Vec<ViewEvent>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Vec<ViewEvent>>> {
+        std::task::Poll::Ready(self.0.pop_front())
+    }
+}
+
+/// An import stores its batches as inserts would: into a store without events with unique ids
+/// promised (where a backend may load it in one transaction), then the same again (every id a
+/// duplicate), then batches repeating ids within and across them and ids stored before; the
+/// imported events are found by text, counted and deduplicated afterwards like any others.
+pub async fn import_stores_batches_like_inserts<S: Store>(store: S) {
+    let a = new_account(&store, "a").await;
+    let b = new_account(&store, "b").await;
+    let batches: Vec<Vec<ViewEvent>> = (0..4i64)
+        .map(|c| (0..25i64).map(|i| c * 25 + i).map(|n| event(&format!("e{n}"), T0 + n * 7 % 300)).collect())
+        .collect();
+    let options = |per_commit, unique_ids| ImportOptions { per_commit, unique_ids };
+    let import = |account, batches: Vec<Vec<ViewEvent>>, options| {
+        let store = &store;
+        async move { store.import_events(account, Batches::of(batches), options).await.expect("import") }
+    };
+    assert_eq!(import(a, batches.clone(), options(30, true)).await, InsertOutcome { inserted: 100, duplicates: 0 });
+    let stored = all(&store, a, &everything()).await;
+    let expected: BTreeSet<String> = batches.iter().flatten().map(|e| e.event_id.clone()).collect();
+    assert_eq!(id_set(&stored), expected);
+    let mut seqs: Vec<i64> = stored.iter().map(|e| e.seq).collect();
+    seqs.sort_unstable();
+    seqs.dedup();
+    assert_eq!(seqs.len(), 100, "every event its own seq");
+    assert_eq!(store.snapshot(a).await.expect("snapshot"), *seqs.last().expect("seqs"));
+    let e42 = EventFilter { text: Some("E42".into()), ..everything() };
+    assert_eq!(ids(&all(&store, a, &e42).await), ["e42"]);
+    assert_eq!(count(&store, a, &e42).await, 1);
+
+    assert_eq!(import(a, batches.clone(), options(1, true)).await, InsertOutcome { inserted: 0, duplicates: 100 });
+    let mixed = vec![
+        vec![event("n1", T0), event("e5", T0), event("n1", T0 + 1)],
+        vec![],
+        vec![event("n2", T0), event("n1", T0 + 2)],
+    ];
+    assert_eq!(import(a, mixed, options(2, false)).await, InsertOutcome { inserted: 2, duplicates: 3 });
+    assert_eq!(import(a, Vec::new(), options(2, true)).await, InsertOutcome::default());
+    // Ids are per account.
+    assert_eq!(import(b, batches, options(1000, true)).await, InsertOutcome { inserted: 100, duplicates: 0 });
+    assert_eq!(count(&store, a, &everything()).await, 102);
+    assert_eq!(count(&store, b, &everything()).await, 100);
+    assert_eq!(
+        insert(&store, a, &[event("e0", T0), event("n3", T0)]).await,
+        InsertOutcome { inserted: 1, duplicates: 1 }
+    );
+}
+
 /// New events get increasing sequence numbers, in batch order and in commit order; the
 /// snapshot is the highest (0 without events); ingest needs an existing account.
 pub async fn insert_assigns_increasing_seqs_and_snapshot<S: Store>(store: S) {
@@ -1737,6 +1803,7 @@ macro_rules! conformance_tests {
             insert_assigns_increasing_seqs_and_snapshot,
             insert_round_trips_every_field,
             insert_concurrent_batches_get_distinct_seqs,
+            import_stores_batches_like_inserts,
             page_orders_newest_first_with_ties_by_seq,
             page_older_walks_every_record_once,
             page_newer_walks_back_over_the_same_pages,

@@ -21,6 +21,9 @@ pub use error::{StoreError, StoreResult};
 pub use model::*;
 
 use std::future::Future;
+use std::pin::Pin;
+
+use futures_core::Stream;
 
 /// Durable storage of tenants, principals, view events and the state several servers share.
 ///
@@ -182,6 +185,43 @@ pub trait Store: Send + Sync + 'static {
         account: AccountId,
         events: &[ViewEvent],
     ) -> impl Future<Output = StoreResult<InsertOutcome>> + Send;
+    /// Stores an import: the batches `batches` yields, in order, each event as
+    /// [`Store::insert_events`] would (duplicates counted, the next sequence numbers), committed
+    /// every [`ImportOptions::per_commit`] events or more and at the end. Batches committed stay
+    /// committed if a later one fails; importing again stores the rest. With
+    /// [`ImportOptions::unique_ids`] the caller promises that no event id repeats within the
+    /// import: a backend may then load a store that holds no events at all in one transaction,
+    /// and fails the import with [`StoreError::Conflict`], storing none of it, if the promise
+    /// was broken. This default inserts the batches as they come, `per_commit` events at a time.
+    fn import_events<B>(
+        &self,
+        account: AccountId,
+        batches: B,
+        options: ImportOptions,
+    ) -> impl Future<Output = StoreResult<InsertOutcome>> + Send
+    where
+        B: Stream<Item = Vec<ViewEvent>> + Send + Unpin + 'static,
+    {
+        async move {
+            let mut batches = batches;
+            let mut total = InsertOutcome::default();
+            let mut pending: Vec<ViewEvent> = Vec::new();
+            loop {
+                let next = std::future::poll_fn(|cx| Pin::new(&mut batches).poll_next(cx)).await;
+                let done = next.is_none();
+                pending.extend(next.unwrap_or_default());
+                if pending.len() >= options.per_commit.max(1) || (done && !pending.is_empty()) {
+                    let outcome = self.insert_events(account, &pending).await?;
+                    total.inserted += outcome.inserted;
+                    total.duplicates += outcome.duplicates;
+                    pending.clear();
+                }
+                if done {
+                    return Ok(total);
+                }
+            }
+        }
+    }
     /// The highest sequence number the account's committed events hold (0 for none). Every event
     /// of the account committed later gets a higher one, so it bounds a paging snapshot.
     fn snapshot(&self, account: AccountId) -> impl Future<Output = StoreResult<i64>> + Send;

@@ -278,6 +278,15 @@ pub struct InsertOutcome {
     pub duplicates: u64,
 }
 
+/// How [`crate::Store::import_events`] may store an import.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImportOptions {
+    /// Commit after at least this many events (a backend may commit less often).
+    pub per_commit: usize,
+    /// The caller promises that no event id repeats within the import.
+    pub unique_ids: bool,
+}
+
 /// Which events a query selects.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -1,14 +1,17 @@
 //! `viewlog import FILE`: bulk NDJSON or CSV into an account, idempotently.
 //!
 //! The file is mapped into memory and read twice. Pass 1 checks every event (a bad one stops the
-//! import with its line number before anything is stored) and notes when each was viewed and
-//! where it starts: 16 bytes per event are all the import holds. Pass 2 reads the events again
-//! in order of their viewed time and stores them in batches, each one transaction, while a
-//! second thread reads the next batch: a batch then covers a short stretch of time, so it
-//! changes few pages of a store kept in time order, however the file is ordered. Events viewed
-//! at the same second keep the file's order. Events carry ids (given, or derived from their
-//! content), so importing the same file again stores nothing new; an id that appears twice in
-//! the file is stored once, as the earlier viewed of the two.
+//! import with its line number before anything is stored) and notes when each was viewed, where
+//! it starts and a hash of its id: 24 bytes per event are all the import holds. Pass 2 reads the
+//! events again in order of their viewed time, on a thread of its own, and hands them to the
+//! store in chunks ([`Store::import_events`]), which commits every `--batch-size` events: a
+//! transaction then covers a short stretch of time, so it changes few pages of a store kept in
+//! time order, however the file is ordered. Events viewed at the same second keep the file's
+//! order. Events carry ids (given, or derived from their content), so importing the same file
+//! again stores nothing new; an id that appears twice in the file is stored once, as the earlier
+//! viewed of the two. When no id repeats in the file (the hashes tell), the store is told so: a
+//! SQLite store that holds no events yet then takes the whole import as one transaction and
+//! builds its event-id index once, at the end.
 
 use crate::settings::{load_file, StoreArgs};
 use crate::with_store;
@@ -22,7 +25,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use viewlog_core::event_fields::{Field, Fields, FIELD_NAMES};
 use viewlog_core::ingest::{read_fields, read_json_event, JsonEventError};
-use viewlog_store::{InsertOutcome, Store, ViewEvent};
+use viewlog_store::{ImportOptions, InsertOutcome, Store, ViewEvent};
+
+/// Events per chunk handed from the reading thread to the store.
+const CHUNK: usize = 10_000;
 
 /// The input format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -47,8 +53,8 @@ pub struct ImportCmd {
     #[arg(long, value_enum, default_value = "auto")]
     format: Format,
     /// Events per transaction. Larger batches import faster (each transaction rewrites the
-    /// pages its events land on, and events spread over a long time land on many) and hold more
-    /// events in memory.
+    /// pages its events land on). Into a SQLite store without any events, a file whose ids do
+    /// not repeat is imported as one transaction whatever this says.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     batch_size: u32,
     /// The SQLite page cache while importing, in MiB: enough to hold what a batch changes
@@ -88,11 +94,28 @@ impl Fields for CsvRow<'_> {
     }
 }
 
-/// Where an event starts in the file and when it was viewed: what pass 1 keeps of each.
+/// Where an event starts in the file, when it was viewed and a hash of its id: what pass 1 keeps
+/// of each. Ordered by viewed time, then place in the file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct Key {
     viewed: i64,
     offset: u64,
+    id_hash: u64,
+}
+
+impl Key {
+    fn new(event: &ViewEvent, offset: u64) -> Key {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let id_hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(&event.event_id);
+        Key { viewed: event.viewed, offset, id_hash }
+    }
+}
+
+/// Whether no id hash repeats (so no id does; a repeated hash may be two ids that share it).
+fn ids_unique(keys: &[Key]) -> bool {
+    let mut hashes: Vec<u64> = keys.iter().map(|k| k.id_hash).collect();
+    hashes.sort_unstable();
+    hashes.windows(2).all(|w| w[0] != w[1])
 }
 
 /// The file to import, mapped, and how to read an event in it.
@@ -175,7 +198,7 @@ impl Input {
         while start < to {
             let end = memchr::memchr(b'\n', &self.map[start..to]).map_or(to, |i| start + i);
             match self.ndjson_at(start, end) {
-                Ok(Some(event)) => keys.push(Key { viewed: event.viewed, offset: start as u64 }),
+                Ok(Some(event)) => keys.push(Key::new(&event, start as u64)),
                 Ok(None) => {}
                 Err(e) => return Err((start, e)),
             }
@@ -203,7 +226,7 @@ impl Input {
             let line = record.position().map_or(0, |p| p.line());
             let event = read_fields(&CsvRow { headers, record: &record })
                 .map_err(|errors| anyhow!("line {line}: {}", describe(&errors)))?;
-            keys.push(Key { viewed: event.viewed, offset });
+            keys.push(Key::new(&event, offset));
             if (keys.len() & 4095) == 0 {
                 bar.set_position(offset);
             }
@@ -292,8 +315,8 @@ fn read_batch(input: &Input, keys: &[Key]) -> Result<Vec<ViewEvent>> {
     Ok(events)
 }
 
-/// Pass 2: stores the events in `keys`' order, in batches of `batch_size`, reading each batch
-/// on another thread while the one before is being stored.
+/// Pass 2: stores the events in `keys`' order through [`Store::import_events`], committed every
+/// `batch_size`, reading them on another thread a chunk ahead of the store.
 async fn store_all<S: Store>(
     store: &S,
     account: viewlog_store::AccountId,
@@ -301,27 +324,27 @@ async fn store_all<S: Store>(
     keys: Vec<Key>,
     batch_size: usize,
 ) -> Result<InsertOutcome> {
+    use futures::SinkExt;
     let bar = progress(keys.len() as u64, "{msg} {bar:40} {pos}/{len} events ({per_sec}, {eta})", "importing");
-    // One batch read ahead: the reader waits while it is not taken.
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Vec<ViewEvent>>>(1);
-    let reader = tokio::task::spawn_blocking(move || {
-        for chunk in keys.chunks(batch_size) {
-            let batch = read_batch(&input, chunk);
-            let failed = batch.is_err();
-            if tx.blocking_send(batch).is_err() || failed {
-                return;
+    let options = ImportOptions { per_commit: batch_size, unique_ids: ids_unique(&keys) };
+    // Two chunks read ahead: the reader waits while they are not taken.
+    let (mut tx, rx) = futures::channel::mpsc::channel::<Vec<ViewEvent>>(1);
+    let shown = bar.clone();
+    let reader = tokio::task::spawn_blocking(move || -> Result<()> {
+        for chunk in keys.chunks(CHUNK) {
+            let batch = read_batch(&input, chunk)?;
+            if futures::executor::block_on(tx.send(batch)).is_err() {
+                // The store stopped taking batches: its error is the one to report.
+                return Ok(());
             }
+            shown.inc(chunk.len() as u64);
         }
+        Ok(())
     });
-    let mut total = InsertOutcome::default();
-    while let Some(batch) = rx.recv().await {
-        let batch = batch?;
-        let outcome = store.insert_events(account, &batch).await.context("storing a batch")?;
-        total.inserted += outcome.inserted;
-        total.duplicates += outcome.duplicates;
-        bar.inc(batch.len() as u64);
-    }
-    reader.await.context("the reading thread failed")?;
+    let stored = store.import_events(account, rx, options).await;
+    let read = reader.await.context("the reading thread failed")?;
     bar.finish_and_clear();
-    Ok(total)
+    let outcome = stored.context("storing the events")?;
+    read.context("reading the file again (what was stored before this stays stored)")?;
+    Ok(outcome)
 }
