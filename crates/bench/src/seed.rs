@@ -70,7 +70,8 @@ pub fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
 
 /// Removes a database with its WAL, shared memory, key and sidecar files.
 pub fn remove_db(db: &Path) -> Result<()> {
-    for suffix in ["", "-wal", "-shm", "-journal", ".key", ".bench.json"] {
+    for suffix in ["", "-wal", "-shm", "-journal", "-requests", "-requests-wal", "-requests-shm", ".key", ".bench.json"]
+    {
         let p = with_suffix(db, suffix);
         match std::fs::remove_file(&p) {
             Ok(()) => {}
@@ -212,7 +213,7 @@ pub fn working_copy(db: &Path, work_dir: &Path) -> Result<PathBuf> {
     let name = db.file_name().context("a database file name")?;
     let copy = work_dir.join(name);
     remove_db(&copy)?;
-    for suffix in ["", "-wal", ".key"] {
+    for suffix in ["", "-wal", "-requests", "-requests-wal", ".key"] {
         let from = with_suffix(db, suffix);
         if from.exists() {
             std::fs::copy(&from, with_suffix(&copy, suffix))

@@ -42,6 +42,8 @@ pub(crate) enum Kind {
     Writer,
     /// A connection that only reads (`PRAGMA query_only`).
     Reader,
+    /// The one connection to the requests file (`requests.rs`), which it creates.
+    Requests,
 }
 
 /// How to open connections.
@@ -75,7 +77,7 @@ impl Conn {
     /// Opens and configures a connection.
     pub(crate) fn open(config: &ConnConfig, kind: Kind) -> Result<Conn, Fail> {
         let flags = match kind {
-            Kind::Writer => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+            Kind::Writer | Kind::Requests => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
             Kind::Reader => OpenFlags::SQLITE_OPEN_READ_WRITE,
         } | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let db = Connection::open_with_flags(&config.path, flags)?;
@@ -116,6 +118,12 @@ impl Conn {
                 db.pragma_update(None, "cache_size", -i64::from(config.writer_cache_kib))?;
             }
             Kind::Reader => db.pragma_update(None, "query_only", "ON")?,
+            Kind::Requests => {
+                crate::requests::prepare(&db)?;
+                // Replay records commit with synchronous=NORMAL (see the crate docs).
+                db.pragma_update(None, "synchronous", "NORMAL")?;
+                return Ok(Conn { db, durability: Durability::Normal });
+            }
         }
         Ok(Conn { db, durability: Durability::Full })
     }

@@ -46,6 +46,7 @@ mod events;
 mod hours;
 mod import;
 mod rate;
+mod requests;
 mod schema;
 mod search;
 mod segments;
@@ -104,6 +105,8 @@ struct Inner {
     path: PathBuf,
     writer: Arc<Pool>,
     readers: Arc<Pool>,
+    /// The one connection to the requests file (replay records, `requests.rs`).
+    requests: Arc<Pool>,
     rate: rate::RateLimiter,
     stats: Arc<Stats>,
     /// Whether this store made sure the seq index exists (see `events::SEQ_INDEX`).
@@ -137,19 +140,25 @@ impl SqliteStore {
             busy_timeout: options.busy_timeout,
             writer_cache_kib: options.writer_cache_kib,
         };
-        let open = || -> Result<(Conn, Vec<Conn>), Fail> {
+        let requests_config = ConnConfig { path: requests::path_for(&path), ..config.clone() };
+        let open = || -> Result<(Conn, Vec<Conn>, Conn), Fail> {
             let mut writer = Conn::open(&config, Kind::Writer)?;
+            // Refused before anything is written if the database is not viewlog's.
+            schema::check(&writer.db)?;
+            let requests = Conn::open(&requests_config, Kind::Requests)?;
+            requests::adopt(&writer.db, &requests.db)?;
             schema::migrate(&mut writer.db)?;
             let readers =
                 (0..options.readers.max(1)).map(|_| Conn::open(&config, Kind::Reader)).collect::<Result<_, _>>()?;
-            Ok((writer, readers))
+            Ok((writer, readers, requests))
         };
-        let (writer, readers) = open().map_err(Fail::into_store)?;
+        let (writer, readers, requests) = open().map_err(Fail::into_store)?;
         let stats = Arc::new(Stats::default());
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer: Pool::new(Kind::Writer, config.clone(), vec![writer], Arc::clone(&stats)),
                 readers: Pool::new(Kind::Reader, config, readers, Arc::clone(&stats)),
+                requests: Pool::new(Kind::Requests, requests_config, vec![requests], Arc::clone(&stats)),
                 path,
                 rate: rate::RateLimiter::new(options.max_rate_buckets),
                 stats,
@@ -194,25 +203,33 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&rusqlite::Connection, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
     {
-        self.inner
-            .writer
-            .run(move |conn, ctx| {
-                conn.set_durability(durability)?;
-                // Cached BEGIN/COMMIT statements: rusqlite's `Transaction` parses them anew each
-                // time, a cost every signed request paid for its replay record.
-                conn.db.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-                let done = f(&conn.db, ctx).and_then(|value| {
-                    conn.db.prepare_cached("COMMIT")?.execute([])?;
-                    Ok(value)
-                });
-                if done.is_err() && !conn.db.is_autocommit() {
-                    // Undo what `f` did (or a commit that failed); should that fail too, the
-                    // pool replaces a connection left inside a transaction.
-                    let _ = conn.db.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
-                }
-                done
-            })
-            .await
+        Self::write_on(&self.inner.writer, durability, f).await
+    }
+
+    /// Runs `f` in an immediate write transaction on the one connection of `pool` (rolled back
+    /// if `f` fails), committed with the given durability.
+    async fn write_on<T, F>(pool: &Arc<Pool>, durability: Durability, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&rusqlite::Connection, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
+    {
+        pool.run(move |conn, ctx| {
+            conn.set_durability(durability)?;
+            // Cached BEGIN/COMMIT statements: rusqlite's `Transaction` parses them anew each
+            // time, a cost every signed request paid for its replay record.
+            conn.db.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+            let done = f(&conn.db, ctx).and_then(|value| {
+                conn.db.prepare_cached("COMMIT")?.execute([])?;
+                Ok(value)
+            });
+            if done.is_err() && !conn.db.is_autocommit() {
+                // Undo what `f` did (or a commit that failed); should that fail too, the
+                // pool replaces a connection left inside a transaction.
+                let _ = conn.db.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+            }
+            done
+        })
+        .await
     }
 
     #[cfg(test)]
@@ -1073,29 +1090,17 @@ impl Store for SqliteStore {
         now: UnixTime,
     ) -> StoreResult<bool> {
         let (access_key, request_id) = (access_key.to_owned(), request_id.to_owned());
-        // synchronous=NORMAL (see the crate docs): a replay record lost to a power cut only
-        // re-opens the replay window of a request that was already answered.
-        self.write(Durability::Normal, move |tx, _| {
-            // A record that expired before now counts as absent: it is overwritten.
-            let changed = tx
-                .prepare_cached(
-                    "INSERT INTO seen_requests (access_key, request_id, expires_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (access_key, request_id) DO UPDATE SET expires_at = excluded.expires_at \
-                     WHERE seen_requests.expires_at < ?4",
-                )?
-                .execute(params![access_key, request_id, expires_at, now])?;
-            Ok(changed == 1)
+        // In the requests file, with synchronous=NORMAL (see the crate docs): a replay record
+        // lost to a power cut only re-opens the replay window of a request already answered.
+        Self::write_on(&self.inner.requests, Durability::Normal, move |tx, _| {
+            requests::remember(tx, &access_key, &request_id, expires_at, now)
         })
         .await
     }
 
     async fn purge_requests(&self, now: UnixTime) -> StoreResult<u64> {
         // Housekeeping of replay records: synchronous=NORMAL like their insertion.
-        self.write(Durability::Normal, move |tx, _| {
-            let deleted = tx.prepare_cached("DELETE FROM seen_requests WHERE expires_at < ?1")?.execute([now])?;
-            Ok(deleted as u64)
-        })
-        .await
+        Self::write_on(&self.inner.requests, Durability::Normal, move |tx, _| requests::purge(tx, now)).await
     }
 
     /// Takes a token from an in-memory bucket. One SQLite file is served by one server process,

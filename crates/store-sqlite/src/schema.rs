@@ -205,6 +205,11 @@ CREATE INDEX text_segments_by_day ON text_segments (account_id, day);
 "#,
     // 4: the text index with a dictionary of words (segments.rs), refilled from the events.
     TEXT_INDEX,
+    // 5: replay records live in the requests file beside the database (requests.rs, which
+    // moves the records kept here into it before this runs).
+    r#"
+DROP TABLE seen_requests;
+"#,
 ];
 
 /// Migration 4: the text index with its term dictionary replaces migration 3's segments of text

@@ -84,11 +84,8 @@ async fn a_cancelled_ingest_is_all_or_nothing() {
     assert_eq!(outcome.inserted + outcome.duplicates, 10);
 }
 
-async fn synchronous(store: &SqliteStore) -> i64 {
-    store
-        .inner
-        .writer
-        .run(|conn, _| Ok(conn.db.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))?))
+async fn synchronous(pool: &Arc<conn::Pool>) -> i64 {
+    pool.run(|conn, _| Ok(conn.db.pragma_query_value(None, "synchronous", |r| r.get::<_, i64>(0))?))
         .await
         .expect("pragma")
 }
@@ -98,16 +95,88 @@ async fn replay_records_commit_with_normal_sync_and_events_with_full() {
     const NORMAL: i64 = 1;
     const FULL: i64 = 2;
     let (store, _dir) = store(1).await;
-    assert_eq!(synchronous(&store).await, FULL);
+    let (writer, requests) = (&store.inner.writer, &store.inner.requests);
+    assert_eq!((synchronous(writer).await, synchronous(requests).await), (FULL, NORMAL));
     const NOW: i64 = 1_700_000_000;
     assert!(store.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("remember"));
-    assert_eq!(synchronous(&store).await, NORMAL);
     let account = store.create_account("acme", 0).await.expect("account").id;
-    assert_eq!(synchronous(&store).await, FULL);
     store.purge_requests(NOW).await.expect("purge");
-    assert_eq!(synchronous(&store).await, NORMAL);
     store.insert_events(account, &[event(1)]).await.expect("insert");
-    assert_eq!(synchronous(&store).await, FULL);
+    assert_eq!((synchronous(writer).await, synchronous(requests).await), (FULL, NORMAL));
+}
+
+/// The events file's `PRAGMA data_version` as its one reader sees it: it changes when another
+/// connection commits to the file (and SQLite then drops the reader's cache and memory map).
+async fn events_file_version(store: &SqliteStore) -> i64 {
+    store.read_for_test(|db| db.pragma_query_value(None, "data_version", |r| r.get(0))).await.expect("data_version")
+}
+
+/// Replay records go to the requests file: remembering and purging them leaves the events file
+/// as its readers last saw it; an ingest does not.
+#[tokio::test]
+async fn replay_records_leave_the_events_file_alone() {
+    let (store, dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let before = events_file_version(&store).await;
+    const NOW: i64 = 1_700_000_000;
+    for i in 0..5 {
+        assert!(store.remember_request("AK", &format!("req-{i}"), NOW + 60, NOW).await.expect("remember"));
+    }
+    assert!(!store.remember_request("AK", "req-3", NOW + 60, NOW).await.expect("replay"));
+    assert_eq!(store.purge_requests(NOW + 61).await.expect("purge"), 5);
+    assert_eq!(events_file_version(&store).await, before);
+    store.insert_events(account, &[event(1)]).await.expect("insert");
+    assert_ne!(events_file_version(&store).await, before, "the check sees a commit to the events file");
+    assert!(dir.path().join("viewlog.db-requests").is_file());
+}
+
+/// A database of schema version 4 kept its replay records itself: opening it moves them to the
+/// requests file (a replay stays a replay) and drops them from the database.
+#[tokio::test]
+async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("viewlog.db");
+    drop(SqliteStore::open(&path, SqliteOptions::default()).await.expect("create"));
+    std::fs::remove_file(requests::path_for(&path)).expect("no requests file yet");
+    {
+        let db = rusqlite::Connection::open(&path).expect("raw open");
+        db.execute_batch(
+            "CREATE TABLE seen_requests (access_key TEXT NOT NULL, request_id TEXT NOT NULL, \
+               expires_at INTEGER NOT NULL, PRIMARY KEY (access_key, request_id)) STRICT, WITHOUT ROWID;
+             INSERT INTO seen_requests VALUES ('AK', 'old-request', 1700000060);
+             PRAGMA user_version = 4;",
+        )
+        .expect("version 4");
+    }
+    let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("migrate");
+    const NOW: i64 = 1_700_000_000;
+    assert!(!store.remember_request("AK", "old-request", NOW + 60, NOW).await.expect("replay"));
+    assert!(store.remember_request("AK", "new-request", NOW + 60, NOW).await.expect("new"));
+    let left: i64 = store
+        .read_for_test(|db| {
+            db.query_row("SELECT count(*) FROM sqlite_schema WHERE name = 'seen_requests'", [], |r| r.get(0))
+        })
+        .await
+        .expect("schema");
+    assert_eq!(left, 0);
+}
+
+/// A requests file that belongs to another program is refused, and left as it was.
+#[tokio::test]
+async fn a_foreign_requests_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("viewlog.db");
+    {
+        let other = rusqlite::Connection::open(requests::path_for(&path)).expect("other");
+        other.execute_batch("PRAGMA application_id = 42; CREATE TABLE mine (x);").expect("foreign file");
+    }
+    match SqliteStore::open(&path, SqliteOptions::default()).await {
+        Err(StoreError::Corrupt(message)) => assert!(message.contains("requests file"), "{message}"),
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    let other = rusqlite::Connection::open(requests::path_for(&path)).expect("other");
+    let mode: String = other.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("mode");
+    assert_eq!(mode, "delete", "not switched to WAL");
 }
 
 #[tokio::test]
