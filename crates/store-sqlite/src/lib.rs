@@ -18,7 +18,10 @@
 //!   accepted, while a sync per API request would cost far more. Failed sign-in records
 //!   likewise: losing the last few only forgets a few failures, and a flood of bad passwords
 //!   must not buy a disk sync each. `synchronous` is a per-connection setting, switched on the
-//!   writer around those transactions.
+//!   writer around the latter.
+//! - **Replay records** live in a file of their own beside the database, `<db>-requests`, with
+//!   a connection of their own (the `requests` module): a write to the events file at every API
+//!   request would make every reader drop its memory map of the file at its next read.
 //! - **Events** are clustered by account and time (`PRIMARY KEY (account_id, viewed, seq)`,
 //!   `WITHOUT ROWID`, 8 KiB pages), so a page is one contiguous range read; paging is keyset
 //!   paging with row values, never `OFFSET`. Idempotency is a unique index on
