@@ -528,8 +528,9 @@ mod tests {
     }
 
     /// A database holding only the text index, filled with `events` (viewed, fields) in
-    /// segments of `per_segment` events, seq = position + 1.
-    fn index_of(events: &[(i64, [String; 4])], per_segment: usize) -> Connection {
+    /// segments of `per_segment` events, seq = position + 1; with `merged`, each day's segments
+    /// are then merged into one, as compaction does.
+    fn index_of(events: &[(i64, [String; 4])], per_segment: usize, merged: bool) -> Connection {
         let db = Connection::open_in_memory().expect("db");
         db.execute_batch(crate::schema::TEXT_INDEX).expect("schema");
         let mut by_day: std::collections::BTreeMap<i64, Vec<(i64, i64, &[String; 4])>> = Default::default();
@@ -537,12 +538,18 @@ mod tests {
             by_day.entry(day_of(*viewed)).or_default().push((*viewed, i as i64 + 1, fields));
         }
         for (day, list) in by_day {
+            let mut parts = Vec::new();
             for chunk in list.chunks(per_segment.max(1)) {
                 let mut s = Segment::default();
                 for (viewed, seq, f) in chunk {
                     s.push(*viewed, *seq, [&f[0], &f[1], &f[2], &f[3]]).expect("push");
                 }
-                let e = s.encode().expect("encode");
+                parts.push(s.encode().expect("encode"));
+            }
+            if merged {
+                parts = vec![crate::segments::merge(&parts).expect("merge")];
+            }
+            for e in parts {
                 db.execute(
                     "INSERT INTO text_index (account_id, day, events, max_seq, terms, term_meta, keys, postings, body) \
                      VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -605,13 +612,13 @@ mod tests {
             len in 0i64..3 * DAY,
             snapshot in 0i64..45,
         ) {
-            let db = index_of(&events, per_segment);
-            let events_and_a_word: Vec<String> = needles.iter().map(|n| n.to_lowercase()).collect();
-            for needle in &events_and_a_word {
+            let needles: Vec<String> = needles.iter().map(|n| n.to_lowercase()).collect();
+            for (merged, needle) in [false, true].into_iter().flat_map(|m| needles.iter().map(move |n| (m, n))) {
+                let db = index_of(&events, per_segment, merged);
                 for (start, end, snapshot) in [(0, 3 * DAY, i64::MAX), (start, start + len, snapshot)] {
                     let want = expected(&events, needle, start, end, snapshot);
                     let named = search(&db, needle, start, end, snapshot, true);
-                    prop_assert_eq!(&named.keys, &want, "needle {:?}", needle);
+                    prop_assert_eq!(&named.keys, &want, "needle {:?}, merged {}", needle, merged);
                     prop_assert_eq!(named.counted, 0);
                     let counted = search(&db, needle, start, end, snapshot, false);
                     prop_assert_eq!(counted.keys.len() as u64 + counted.counted, want.len() as u64, "needle {:?}", needle);
@@ -652,7 +659,7 @@ mod tests {
                 )
             })
             .collect();
-        let db = index_of(&events, 1000);
+        let db = index_of(&events, 1000, false);
         for needle in ["globex", "globex.com", "@", "invoice 1", "r1", "1"] {
             let want = expected(&events, needle, 0, DAY, i64::MAX);
             assert_eq!(search(&db, needle, 0, DAY, i64::MAX, true).keys, want, "{needle}");

@@ -119,6 +119,122 @@ fn too_big() -> Fail {
     StoreError::Backend("a day's text segment grew past 4 GiB".into()).into()
 }
 
+/// The terms of a stored segment in order, each with its postings (raw, u32 little-endian).
+struct Terms<'e> {
+    e: &'e Encoded,
+    /// Where the next term starts in `terms`.
+    at: usize,
+    /// The next term's index.
+    index: usize,
+}
+
+impl<'e> Terms<'e> {
+    fn new(e: &'e Encoded) -> Self {
+        Terms { e, at: 0, index: 0 }
+    }
+
+    /// The next term (without its end byte), or `None` after the last.
+    fn peek(&self) -> Result<Option<&'e [u8]>, Fail> {
+        if self.at >= self.e.terms.len() {
+            return Ok(None);
+        }
+        let len = memchr::memchr(FIELD_END, &self.e.terms[self.at..]).ok_or_else(corrupt)?;
+        Ok(Some(&self.e.terms[self.at..self.at + len]))
+    }
+
+    /// Moves past the next term (of length `len`), returning its postings.
+    fn take(&mut self, len: usize) -> Result<&'e [u8], Fail> {
+        let end = |i: usize| -> Result<usize, Fail> {
+            let m = self.e.term_meta.get(i * 4..i * 4 + 4).ok_or_else(corrupt)?;
+            Ok(read_u32(m, 0) as usize * 4)
+        };
+        let from = if self.index == 0 { 0 } else { end(self.index - 1)? };
+        let to = end(self.index)?;
+        self.at += len + 1;
+        self.index += 1;
+        self.e.postings.get(from..to).ok_or_else(corrupt)
+    }
+}
+
+fn corrupt() -> Fail {
+    StoreError::Corrupt("a text segment's parts do not agree".into()).into()
+}
+
+/// One segment holding the events of `parts`, in their order (each part's ordinals follow the
+/// previous parts'): texts and keys concatenated, dictionaries merged in one pass over their
+/// sorted terms.
+pub(crate) fn merge(parts: &[Encoded]) -> Result<Encoded, Fail> {
+    let mut out = Encoded::default();
+    let mut bases = Vec::with_capacity(parts.len());
+    for part in parts {
+        if part.keys.len() != part.events as usize * KEY_LEN || part.term_meta.len() % 4 != 0 {
+            return Err(corrupt());
+        }
+        bases.push(out.events);
+        let base_text = out.body.len();
+        out.body.extend_from_slice(&part.body);
+        for key in part.keys.chunks_exact(KEY_LEN) {
+            let end = u32::try_from(read_u32(key, 16) as usize + base_text).map_err(|_| too_big())?;
+            out.keys.extend_from_slice(&key[..16]);
+            out.keys.extend_from_slice(&end.to_le_bytes());
+        }
+        out.events = out.events.checked_add(part.events).ok_or_else(too_big)?;
+        out.max_seq = out.max_seq.max(part.max_seq);
+    }
+    let mut cursors: Vec<Terms<'_>> = parts.iter().map(Terms::new).collect();
+    let mut count = 0u32;
+    loop {
+        // The smallest next term of any part.
+        let mut least: Option<&[u8]> = None;
+        for c in &cursors {
+            if let Some(t) = c.peek()? {
+                if least.is_none_or(|l| t < l) {
+                    least = Some(t);
+                }
+            }
+        }
+        let Some(term) = least else { break };
+        out.terms.extend_from_slice(term);
+        out.terms.push(FIELD_END);
+        for (c, base) in cursors.iter_mut().zip(&bases) {
+            if c.peek()? == Some(term) {
+                for p in c.take(term.len())?.chunks_exact(4) {
+                    let ordinal = base.checked_add(read_u32(p, 0)).ok_or_else(too_big)?;
+                    out.postings.extend_from_slice(&ordinal.to_le_bytes());
+                    count = count.checked_add(1).ok_or_else(too_big)?;
+                }
+            }
+        }
+        out.term_meta.extend_from_slice(&count.to_le_bytes());
+    }
+    if cursors.iter().any(|c| c.index * 4 != c.e.term_meta.len()) {
+        return Err(corrupt());
+    }
+    Ok(out)
+}
+
+impl Encoded {
+    fn insert(&self, tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
+        let e = self;
+        tx.prepare_cached(
+            "INSERT INTO text_index (account_id, day, events, max_seq, terms, term_meta, keys, postings, body) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        )?
+        .execute(params![
+            account,
+            day,
+            e.events,
+            e.max_seq,
+            e.terms,
+            e.term_meta,
+            e.keys,
+            e.postings,
+            e.body
+        ])?;
+        Ok(())
+    }
+}
+
 impl Segment {
     /// Adds an event: its `viewed`, `seq` and searchable fields.
     pub(crate) fn push(&mut self, viewed: i64, seq: i64, fields: [&str; 4]) -> Result<(), Fail> {
@@ -141,43 +257,6 @@ impl Segment {
         self.keys.extend_from_slice(&end.to_le_bytes());
         self.events = self.events.checked_add(1).ok_or_else(too_big)?;
         self.max_seq = self.max_seq.max(seq);
-        Ok(())
-    }
-
-    /// Appends a stored segment's events (their ordinals follow this segment's).
-    fn append(&mut self, stored: &Encoded) -> Result<(), Fail> {
-        let corrupt = || Fail::from(StoreError::Corrupt("a text segment's parts do not agree".into()));
-        if stored.keys.len() != stored.events as usize * KEY_LEN {
-            return Err(corrupt());
-        }
-        let base_text = self.body.len();
-        let base = self.events;
-        self.body.extend_from_slice(&stored.body);
-        for key in stored.keys.chunks_exact(KEY_LEN) {
-            let end = u32::try_from(read_u32(key, 16) as usize + base_text).map_err(|_| too_big())?;
-            self.keys.extend_from_slice(&key[..16]);
-            self.keys.extend_from_slice(&end.to_le_bytes());
-        }
-        let mut from = 0usize;
-        let mut term_start = 0usize;
-        for (i, meta) in stored.term_meta.chunks_exact(4).enumerate() {
-            let term_end = memchr::memchr(FIELD_END, &stored.terms[term_start..]).ok_or_else(corrupt)? + term_start;
-            let term = &stored.terms[term_start..term_end];
-            term_start = term_end + 1;
-            let to = u32::from_le_bytes([meta[0], meta[1], meta[2], meta[3]]) as usize;
-            let postings = stored.postings.get(from * 4..to * 4).ok_or_else(corrupt)?;
-            let list = self.terms.entry(term.into()).or_default();
-            for p in postings.chunks_exact(4) {
-                let ordinal = u32::from_le_bytes([p[0], p[1], p[2], p[3]]);
-                list.push(base.checked_add(ordinal).ok_or_else(too_big)?);
-            }
-            from = to;
-            if i == 0 && term.is_empty() {
-                return Err(corrupt());
-            }
-        }
-        self.events = self.events.checked_add(stored.events).ok_or_else(too_big)?;
-        self.max_seq = self.max_seq.max(stored.max_seq);
         Ok(())
     }
 
@@ -208,23 +287,7 @@ impl Segment {
     }
 
     fn insert(self, tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
-        let e = self.encode()?;
-        tx.prepare_cached(
-            "INSERT INTO text_index (account_id, day, events, max_seq, terms, term_meta, keys, postings, body) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )?
-        .execute(params![
-            account,
-            day,
-            e.events,
-            e.max_seq,
-            e.terms,
-            e.term_meta,
-            e.keys,
-            e.postings,
-            e.body
-        ])?;
-        Ok(())
+        self.encode()?.insert(tx, account, day)
     }
 }
 
@@ -325,14 +388,12 @@ fn compact(tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
         let Some(ids) = tiers.into_values().find(|ids| ids.len() >= FANOUT) else {
             return Ok(());
         };
-        let mut merged = Segment::default();
+        let mut parts = Vec::with_capacity(ids.len());
         for id in ids {
-            if let Some(stored) = read_stored(tx, id)? {
-                merged.append(&stored)?;
-            }
+            parts.extend(read_stored(tx, id)?);
             tx.prepare_cached("DELETE FROM text_index WHERE id = ?1")?.execute([id])?;
         }
-        merged.insert(tx, account, day)?;
+        merge(&parts)?.insert(tx, account, day)?;
     }
 }
 
@@ -424,16 +485,13 @@ mod tests {
     }
 
     #[test]
-    fn appended_segments_renumber_their_events() {
+    fn merged_segments_renumber_their_events() {
         let mut a = Segment::default();
         a.push(10, 1, ["v@x", "s@x", "r@x", "Hello"]).expect("push");
         let mut b = Segment::default();
         b.push(20, 2, ["w@x", "t@x", "q@x", "Hello World"]).expect("push");
         let (a, b) = (a.encode().expect("a"), b.encode().expect("b"));
-        let mut merged = Segment::default();
-        merged.append(&a).expect("append a");
-        merged.append(&b).expect("append b");
-        let m = merged.encode().expect("merged");
+        let m = merge(&[a.clone(), b.clone()]).expect("merged");
         assert_eq!(m.events, 2);
         assert_eq!(m.max_seq, 2);
         assert_eq!(m.body, [a.body.clone(), b.body.clone()].concat());
