@@ -533,7 +533,9 @@ mod tests {
     fn index_of(events: &[(i64, [String; 4])], per_segment: usize, merged: bool) -> Connection {
         let db = Connection::open_in_memory().expect("db");
         db.execute_batch(crate::schema::TEXT_INDEX).expect("schema");
-        let mut by_day: std::collections::BTreeMap<i64, Vec<(i64, i64, &[String; 4])>> = Default::default();
+        // Each day's events: viewed, seq and fields.
+        type Day<'e> = Vec<(i64, i64, &'e [String; 4])>;
+        let mut by_day: std::collections::BTreeMap<i64, Day<'_>> = Default::default();
         for (i, (viewed, fields)) in events.iter().enumerate() {
             by_day.entry(day_of(*viewed)).or_default().push((*viewed, i as i64 + 1, fields));
         }
