@@ -51,10 +51,18 @@ pub(crate) fn insert(
         .query_row([account], |r| r.get(0))
         .optional()?
         .ok_or_else(|| StoreError::NotFound(format!("account {account}")))?;
-    let ahead = events.len() >= BUILD_AHEAD_MIN;
     std::thread::scope(|scope| {
         // Built as if every event were new: used if they all are, which is the common case.
-        let built = ahead.then(|| scope.spawn(|| index_of(events.iter(), last_seq + 1)));
+        // Should no thread be had, the index is built here, event by event.
+        let built = (events.len() >= BUILD_AHEAD_MIN)
+            .then(|| {
+                std::thread::Builder::new()
+                    .name("text-index".into())
+                    .spawn_scoped(scope, || index_of(events.iter(), last_seq + 1))
+                    .ok()
+            })
+            .flatten();
+        let ahead = built.is_some();
         let mut outcome = InsertOutcome::default();
         let mut next = last_seq + 1;
         let mut stmt = tx.prepare_cached(INSERT)?;

@@ -400,7 +400,6 @@ impl<'c> Column<'c> {
         let mut buf = self.whole.take().unwrap_or_default();
         buf.clear();
         let len = self.blob(db, id)?.len();
-        self.whole = None;
         self.read(db, id, 0, len, &mut buf)?;
         self.whole = Some(buf);
         self.whole_of = id;

@@ -246,7 +246,8 @@ impl Segment {
             let from = self.body.len();
             fold_into(&mut self.body, field);
             // Folding keeps UTF-8 UTF-8; the check costs a scan of bytes just written.
-            let folded = std::str::from_utf8(&self.body[from..]).map_err(|_| too_big())?;
+            let folded = std::str::from_utf8(&self.body[from..])
+                .map_err(|_| StoreError::Backend("a folded field is not UTF-8".into()))?;
             let terms = &mut self.terms;
             for_each_term(folded, |term| add_posting(terms, term, ordinal));
         }
