@@ -169,6 +169,42 @@ impl Drop for ReadTx<'_> {
     }
 }
 
+/// Starts an immediate write transaction. `BEGIN` and `COMMIT` are cached statements:
+/// rusqlite's `Transaction` parses them anew each time, a cost every signed request paid for its
+/// replay record.
+pub(crate) fn begin_write(db: &Connection) -> Result<(), Fail> {
+    db.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+    Ok(())
+}
+
+/// Commits the open transaction.
+pub(crate) fn commit(db: &Connection) -> Result<(), Fail> {
+    db.prepare_cached("COMMIT")?.execute([])?;
+    Ok(())
+}
+
+/// Rolls back the open transaction, if there is one. Should that fail too, the pool replaces a
+/// connection left inside a transaction.
+pub(crate) fn roll_back_open(db: &Connection) {
+    if !db.is_autocommit() {
+        let _ = db.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+    }
+}
+
+/// Runs `f` in an immediate write transaction: committed if `f` succeeds, rolled back if it
+/// (or the commit) fails.
+pub(crate) fn in_write_tx<T>(db: &Connection, f: impl FnOnce(&Connection) -> Result<T, Fail>) -> Result<T, Fail> {
+    begin_write(db)?;
+    let done = f(db).and_then(|value| {
+        commit(db)?;
+        Ok(value)
+    });
+    if done.is_err() {
+        roll_back_open(db);
+    }
+    done
+}
+
 /// Counters kept for operators and tests.
 #[derive(Debug, Default)]
 pub(crate) struct Stats {

@@ -9,12 +9,11 @@
 //! import whose caller promises unique ids. A broken promise fails the index's creation and the
 //! whole transaction rolls back.
 
-use std::pin::Pin;
-
+use futures::StreamExt;
 use futures_core::Stream;
 use viewlog_store::{ImportOptions, InsertOutcome, StoreError, ViewEvent};
 
-use crate::conn::{Conn, Ctx, Durability};
+use crate::conn::{begin_write, commit, roll_back_open, Conn, Ctx, Durability};
 use crate::error::{is_unique_violation, Fail};
 use crate::events;
 
@@ -35,9 +34,8 @@ where
     conn.set_durability(Durability::Full)?;
     let db = &conn.db;
     let done = store(db, ctx, account, &mut batches, options);
-    if done.is_err() && !db.is_autocommit() {
-        // Should this fail too, the pool replaces a connection left inside a transaction.
-        let _ = db.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
+    if done.is_err() {
+        roll_back_open(db);
     }
     done
 }
@@ -52,9 +50,7 @@ fn store<B>(
 where
     B: Stream<Item = Vec<ViewEvent>> + Unpin,
 {
-    let begin = || db.prepare_cached("BEGIN IMMEDIATE")?.execute([]).map(drop);
-    let commit = || db.prepare_cached("COMMIT")?.execute([]).map(drop);
-    begin()?;
+    begin_write(db)?;
     let bulk = options.unique_ids && !db.query_row("SELECT EXISTS (SELECT 1 FROM view_events)", [], |r| r.get(0))?;
     if bulk {
         db.execute_batch("DROP INDEX view_events_by_event_id")?;
@@ -63,17 +59,15 @@ where
     let mut since_commit = 0usize;
     // This thread is the writer's blocking thread: waiting here for the next batch is what it
     // is for.
-    while let Some(batch) =
-        futures::executor::block_on(std::future::poll_fn(|cx| Pin::new(&mut *batches).poll_next(cx)))
-    {
+    while let Some(batch) = futures::executor::block_on(batches.next()) {
         ctx.check()?;
         let outcome = events::insert(db, ctx, account, &batch)?;
         total.inserted += outcome.inserted;
         total.duplicates += outcome.duplicates;
         since_commit += batch.len();
         if !bulk && since_commit >= options.per_commit {
-            commit()?;
-            begin()?;
+            commit(db)?;
+            begin_write(db)?;
             since_commit = 0;
         }
     }
@@ -88,6 +82,6 @@ where
             other => other?,
         }
     }
-    commit()?;
+    commit(db)?;
     Ok(total)
 }

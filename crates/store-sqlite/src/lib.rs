@@ -218,19 +218,7 @@ impl SqliteStore {
     {
         pool.run(move |conn, ctx| {
             conn.set_durability(durability)?;
-            // Cached BEGIN/COMMIT statements: rusqlite's `Transaction` parses them anew each
-            // time, a cost every signed request paid for its replay record.
-            conn.db.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
-            let done = f(&conn.db, ctx).and_then(|value| {
-                conn.db.prepare_cached("COMMIT")?.execute([])?;
-                Ok(value)
-            });
-            if done.is_err() && !conn.db.is_autocommit() {
-                // Undo what `f` did (or a commit that failed); should that fail too, the
-                // pool replaces a connection left inside a transaction.
-                let _ = conn.db.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([]));
-            }
-            done
+            conn::in_write_tx(&conn.db, |db| f(db, ctx))
         })
         .await
     }

@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection};
 use viewlog_store::StoreError;
 
+use crate::conn::in_write_tx;
 use crate::error::Fail;
 
 /// `PRAGMA application_id` of a requests file ("vwlr").
@@ -41,17 +42,17 @@ pub(crate) fn prepare(db: &Connection) -> Result<(), Fail> {
         )
         .into());
     }
-    db.execute_batch(
-        "BEGIN IMMEDIATE;
-         CREATE TABLE IF NOT EXISTS seen_requests (
-             access_key  TEXT    NOT NULL,
-             request_id  TEXT    NOT NULL,
-             expires_at  INTEGER NOT NULL,
-             PRIMARY KEY (access_key, request_id)
-         ) STRICT, WITHOUT ROWID;
-         CREATE INDEX IF NOT EXISTS seen_requests_by_expiry ON seen_requests (expires_at);
-         COMMIT;",
-    )?;
+    in_write_tx(db, |db| {
+        Ok(db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS seen_requests (
+                 access_key  TEXT    NOT NULL,
+                 request_id  TEXT    NOT NULL,
+                 expires_at  INTEGER NOT NULL,
+                 PRIMARY KEY (access_key, request_id)
+             ) STRICT, WITHOUT ROWID;
+             CREATE INDEX IF NOT EXISTS seen_requests_by_expiry ON seen_requests (expires_at);",
+        )?)
+    })?;
     db.pragma_update(None, "application_id", APPLICATION_ID)?;
     Ok(())
 }
@@ -70,23 +71,14 @@ pub(crate) fn adopt(main: &Connection, requests: &Connection) -> Result<(), Fail
     let mut read = main.prepare("SELECT access_key, request_id, expires_at FROM seen_requests")?;
     let rows: Vec<(String, String, i64)> =
         read.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
-    requests.execute_batch("BEGIN IMMEDIATE")?;
-    let copied = (|| -> Result<(), Fail> {
-        let mut insert = requests
-            .prepare("INSERT OR IGNORE INTO seen_requests (access_key, request_id, expires_at) VALUES (?1, ?2, ?3)")?;
+    in_write_tx(requests, |db| {
+        let mut insert =
+            db.prepare("INSERT OR IGNORE INTO seen_requests (access_key, request_id, expires_at) VALUES (?1, ?2, ?3)")?;
         for (key, id, expires) in &rows {
             insert.execute(params![key, id, expires])?;
         }
         Ok(())
-    })();
-    match copied {
-        Ok(()) => requests.execute_batch("COMMIT")?,
-        Err(e) => {
-            let _ = requests.execute_batch("ROLLBACK");
-            return Err(e);
-        }
-    }
-    Ok(())
+    })
 }
 
 /// Records `request_id` for `access_key` until `expires_at`; `false` if it is recorded and
