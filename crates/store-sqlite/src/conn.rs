@@ -344,6 +344,28 @@ impl Pool {
         }
     }
 
+    /// Runs `f`, an operation of a few microseconds (a lookup by key, one small write), on the
+    /// calling thread if a connection is free at once, else like [`Pool::run`]. The hop to a
+    /// blocking thread and back costs more than such an operation: two context switches and
+    /// their wake-ups. What `f` may wait for must be short too: a reader never waits for a
+    /// lock in WAL mode, and the pool's permit makes the connection this process's alone.
+    pub(crate) async fn run_short<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
+    {
+        match Arc::clone(&self.permits).try_acquire_owned() {
+            Ok(permit) => {
+                // Nothing can drop this operation halfway: it runs to its end before the
+                // caller's future is polled again, so it needs no interrupt.
+                let result = self.run_blocking(&Cancel::default(), f);
+                drop(permit);
+                result
+            }
+            Err(_) => self.run(f).await,
+        }
+    }
+
     fn run_blocking<T>(
         &self,
         cancel: &Cancel,

@@ -6,7 +6,10 @@
 //! - **Connections.** One writer connection and a small pool of reader connections
 //!   ([`SqliteOptions::readers`]), in WAL mode so readers never wait for the writer. Every
 //!   operation runs on a blocking thread (`tokio::task::spawn_blocking`); the async side only
-//!   waits. The pools also bound how many queries run at once.
+//!   waits. The pools also bound how many queries run at once. The two operations of every
+//!   signed request that take microseconds (the signature's lookups by key, the replay
+//!   record's insert) run on the calling thread instead when a connection is free at once:
+//!   the hop to a blocking thread and back cost more than they do.
 //! - **Cancellation.** Dropping an operation's future (a deadline, a client that went away)
 //!   interrupts its running statement (`sqlite3_interrupt`); the operation ends with
 //!   [`StoreError::Interrupted`] and its transaction is rolled back. The interrupt is disarmed
@@ -711,7 +714,13 @@ impl Store for SqliteStore {
         access_key: &str,
     ) -> StoreResult<(Option<Application>, Option<Principal>)> {
         let (app_id, access_key) = (app_id.to_owned(), access_key.to_owned());
-        self.read(move |db, _| Ok((read_application(db, &app_id)?, read_principal(db, &access_key)?))).await
+        // Two lookups by key: on the calling thread (see `Pool::run_short`).
+        self.inner
+            .readers
+            .run_short(move |conn, _| {
+                Ok((read_application(&conn.db, &app_id)?, read_principal(&conn.db, &access_key)?))
+            })
+            .await
     }
 
     async fn list_bindings(&self, account: AccountId) -> StoreResult<Vec<Binding>> {
@@ -1083,10 +1092,15 @@ impl Store for SqliteStore {
         let (access_key, request_id) = (access_key.to_owned(), request_id.to_owned());
         // In the requests file, with synchronous=NORMAL (see the crate docs): a replay record
         // lost to a power cut only re-opens the replay window of a request already answered.
-        Self::write_on(&self.inner.requests, Durability::Normal, move |tx, _| {
-            requests::remember(tx, &access_key, &request_id, expires_at, now)
-        })
-        .await
+        // One small insert on this process's own connection: on the calling thread (see
+        // `Pool::run_short`).
+        self.inner
+            .requests
+            .run_short(move |conn, _| {
+                conn.set_durability(Durability::Normal)?;
+                conn::in_write_tx(&conn.db, |tx| requests::remember(tx, &access_key, &request_id, expires_at, now))
+            })
+            .await
     }
 
     async fn purge_requests(&self, now: UnixTime) -> StoreResult<u64> {

@@ -49,6 +49,34 @@ async fn an_interrupt_never_reaches_a_later_operation() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_operations_run_on_the_calling_thread_while_a_connection_is_free() {
+    let (store, _dir) = store(1).await;
+    let here = std::thread::current().id();
+    let ran_on = store.inner.readers.run_short(|_, _| Ok(std::thread::current().id())).await.expect("short");
+    assert_eq!(ran_on, here, "a free connection: no hop to a blocking thread");
+
+    // The only reader busy: the short operation waits for it like any other, off this thread.
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let other = store.clone();
+    let busy = tokio::spawn(async move {
+        other
+            .read_for_test(move |db| {
+                let _ = started_tx.send(());
+                std::thread::sleep(Duration::from_millis(300));
+                db.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            })
+            .await
+    });
+    started_rx.await.expect("the busy operation started");
+    let here = std::thread::current().id();
+    let waited = Instant::now();
+    let ran_on = store.inner.readers.run_short(|_, _| Ok(std::thread::current().id())).await.expect("short");
+    assert_ne!(ran_on, here, "no connection free: it ran on a blocking thread");
+    assert!(waited.elapsed() >= Duration::from_millis(100), "it waited for the connection");
+    assert_eq!(busy.await.expect("join").expect("busy"), 1);
+}
+
 fn event(i: usize) -> ViewEvent {
     ViewEvent {
         event_id: format!("ev-{i}"),
