@@ -210,6 +210,17 @@ CREATE INDEX text_segments_by_day ON text_segments (account_id, day);
     r#"
 DROP TABLE seen_requests;
 "#,
+    // 6: events per day beside the events per hour (hours.rs), filled from the hours.
+    r#"
+-- How many events of an account were viewed in each day (viewed div 86400), kept with
+-- event_hours by the transaction that inserts them (hours.rs).
+CREATE TABLE event_days (
+    account_id  INTEGER NOT NULL,
+    day         INTEGER NOT NULL,
+    events      INTEGER NOT NULL,
+    PRIMARY KEY (account_id, day)
+) STRICT, WITHOUT ROWID;
+"#,
 ];
 
 /// Migration 4: the text index with its term dictionary replaces migration 3's segments of text
@@ -243,6 +254,9 @@ fn after(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<(), Fail> {
     }
     if version == 4 {
         crate::segments::migration_fill(tx)?;
+    }
+    if version == 6 {
+        tx.execute_batch(crate::hours::FILL_DAYS)?;
     }
     Ok(())
 }

@@ -172,6 +172,7 @@ async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
             "CREATE TABLE seen_requests (access_key TEXT NOT NULL, request_id TEXT NOT NULL, \
                expires_at INTEGER NOT NULL, PRIMARY KEY (access_key, request_id)) STRICT, WITHOUT ROWID;
              INSERT INTO seen_requests VALUES ('AK', 'old-request', 1700000060);
+             DROP TABLE event_days; -- migration 6's
              PRAGMA user_version = 4;",
         )
         .expect("version 4");
@@ -314,11 +315,11 @@ async fn a_version_1_file_is_migrated() {
     assert_eq!(events.iter().map(|e| (e.seq, e.event.event_id.as_str())).collect::<Vec<_>>(), vec![(4, "ev-1")]);
 }
 
-/// A version-2 file holding events gets, on open, the hour counts and the text index of those
-/// events (migration 3 fills them): counts, pages and text searches agree with a reference,
+/// A version-2 file holding events gets, on open, the hour and day counts and the text index of
+/// those events (migrations 3, 4 and 6 fill them): counts, pages and text searches agree with a reference,
 /// also once new events are added next to the migrated ones.
 #[tokio::test]
-async fn a_version_2_file_gets_hour_counts_and_a_text_index() {
+async fn a_version_2_file_gets_hour_and_day_counts_and_a_text_index() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("v2.db");
     let subjects = ["Quarterly RESULTS", "Möte med Åsa", "Invoice 1729", "ΣΩΚΡΑΤΗΣ", "plain"];
@@ -355,7 +356,16 @@ async fn a_version_2_file_gets_hour_counts_and_a_text_index() {
     let check = |all: Vec<(i64, i64, String, String)>| {
         let store = store.clone();
         async move {
-            let ranges = [(0, i64::MAX), (base, base + 86_400 - 1), (base + 1_234, base + 3 * 86_400 + 77)];
+            // Whole days (counted from their sums), partial ones, whole and partial hours.
+            let day = base - base.rem_euclid(86_400);
+            let ranges = [
+                (0, i64::MAX),
+                (base, base + 86_400 - 1),
+                (base + 1_234, base + 3 * 86_400 + 77),
+                (day, day + 2 * 86_400 - 1),
+                (day + 3_600, day + 2 * 86_400 + 7_200 - 1),
+                (day - 86_400 + 59, day + 86_400 + 3_599),
+            ];
             for (start, end) in ranges {
                 for text in
                     [None, Some("åsa"), Some("RESULTS"), Some("1729"), Some("viewer1"), Some("σωκ"), Some("zzz")]

@@ -6,6 +6,9 @@ use crate::UnixTime;
 /// Seconds per hour bucket.
 pub const HOUR: i64 = 3600;
 
+/// Seconds per day bucket.
+pub const DAY: i64 = 24 * HOUR;
+
 /// The hour holding `t` (floor division, also before 1970).
 pub fn hour_of(t: UnixTime) -> i64 {
     t.div_euclid(HOUR)
@@ -15,8 +18,22 @@ pub fn hour_of(t: UnixTime) -> i64 {
 /// `[first, past)` of hour numbers; `None` when the range holds no whole hour. The seconds of
 /// the range before `first * HOUR` and from `past * HOUR` on are its partial ends.
 pub fn whole_hours(start: UnixTime, end: UnixTime) -> Option<(i64, i64)> {
-    let first = hour_of(start.saturating_add(HOUR - 1));
-    let past = hour_of(end.saturating_add(1));
+    whole_units(start, end, HOUR)
+}
+
+/// The day holding `t` (floor division, also before 1970).
+pub fn day_of(t: UnixTime) -> i64 {
+    t.div_euclid(DAY)
+}
+
+/// The whole days inside the inclusive range `[start, end]`, like [`whole_hours`].
+pub fn whole_days(start: UnixTime, end: UnixTime) -> Option<(i64, i64)> {
+    whole_units(start, end, DAY)
+}
+
+fn whole_units(start: UnixTime, end: UnixTime, unit: i64) -> Option<(i64, i64)> {
+    let first = start.saturating_add(unit - 1).div_euclid(unit);
+    let past = end.saturating_add(1).div_euclid(unit);
     (first < past).then_some((first, past))
 }
 
@@ -43,5 +60,17 @@ mod tests {
         assert_eq!(whole_hours(-3600, -1), Some((-1, 0)));
         assert_eq!(whole_hours(100, 100 + 5 * 3600), Some((1, 5)));
         assert_eq!(whole_hours(i64::MIN, i64::MAX).map(|(a, b)| a < b), Some(true));
+    }
+
+    #[test]
+    fn whole_days_of_a_range() {
+        assert_eq!(day_of(-1), -1);
+        assert_eq!(day_of(DAY), 1);
+        assert_eq!(whole_days(0, DAY - 1), Some((0, 1)));
+        assert_eq!(whole_days(0, DAY - 2), None);
+        assert_eq!(whole_days(1, 3 * DAY - 1), Some((1, 3)));
+        assert_eq!(whole_days(-DAY, -1), Some((-1, 0)));
+        assert_eq!(whole_days(-DAY + 1, DAY - 2), None);
+        assert_eq!(whole_days(-DAY + 1, DAY), Some((0, 1)));
     }
 }
