@@ -9,7 +9,9 @@
 //!   waits. The pools also bound how many queries run at once. The two operations of every
 //!   signed request that take microseconds (the signature's lookups by key, the replay
 //!   record's insert) run on the calling thread instead when a connection is free at once:
-//!   the hop to a blocking thread and back cost more than they do.
+//!   the hop to a blocking thread and back cost more than they do. The lookups have two
+//!   reader connections of their own, so that queries holding every reader cannot make each
+//!   request's signature check wait or hop.
 //! - **Cancellation.** Dropping an operation's future (a deadline, a client that went away)
 //!   interrupts its running statement (`sqlite3_interrupt`); the operation ends with
 //!   [`StoreError::Interrupted`] and its transaction is rolled back. The interrupt is disarmed
@@ -107,10 +109,17 @@ pub struct SqliteStore {
     inner: Arc<Inner>,
 }
 
+/// Reader connections kept for the signature's lookups (see `Inner::lookups`): each lookup
+/// takes microseconds on the thread that asks, so two serve many requests at once.
+const LOOKUP_READERS: usize = 2;
+
 struct Inner {
     path: PathBuf,
     writer: Arc<Pool>,
     readers: Arc<Pool>,
+    /// Reader connections of their own for the lookups by key of every signed request, so
+    /// that queries holding every reader do not make them wait (`LOOKUP_READERS`).
+    lookups: Arc<Pool>,
     /// The one connection to the requests file (replay records, `requests.rs`).
     requests: Arc<Pool>,
     rate: rate::RateLimiter,
@@ -147,7 +156,7 @@ impl SqliteStore {
             writer_cache_kib: options.writer_cache_kib,
         };
         let requests_config = ConnConfig { path: requests::path_for(&path), ..config.clone() };
-        let open = || -> Result<(Conn, Vec<Conn>, Conn), Fail> {
+        let open = || -> Result<(Conn, Vec<Conn>, Vec<Conn>, Conn), Fail> {
             let mut writer = Conn::open(&config, Kind::Writer)?;
             // Refused before anything is written if the database is not viewlog's.
             schema::check(&writer.db)?;
@@ -156,14 +165,16 @@ impl SqliteStore {
             schema::migrate(&mut writer.db)?;
             let readers =
                 (0..options.readers.max(1)).map(|_| Conn::open(&config, Kind::Reader)).collect::<Result<_, _>>()?;
-            Ok((writer, readers, requests))
+            let lookups = (0..LOOKUP_READERS).map(|_| Conn::open(&config, Kind::Reader)).collect::<Result<_, _>>()?;
+            Ok((writer, readers, lookups, requests))
         };
-        let (writer, readers, requests) = open().map_err(Fail::into_store)?;
+        let (writer, readers, lookups, requests) = open().map_err(Fail::into_store)?;
         let stats = Arc::new(Stats::default());
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer: Pool::new(Kind::Writer, config.clone(), vec![writer], Arc::clone(&stats)),
-                readers: Pool::new(Kind::Reader, config, readers, Arc::clone(&stats)),
+                readers: Pool::new(Kind::Reader, config.clone(), readers, Arc::clone(&stats)),
+                lookups: Pool::new(Kind::Reader, config, lookups, Arc::clone(&stats)),
                 requests: Pool::new(Kind::Requests, requests_config, vec![requests], Arc::clone(&stats)),
                 path,
                 rate: rate::RateLimiter::new(options.max_rate_buckets),
@@ -714,9 +725,10 @@ impl Store for SqliteStore {
         access_key: &str,
     ) -> StoreResult<(Option<Application>, Option<Principal>)> {
         let (app_id, access_key) = (app_id.to_owned(), access_key.to_owned());
-        // Two lookups by key: on the calling thread (see `Pool::run_short`).
+        // Two lookups by key: on the calling thread (see `Pool::run_short`), on a connection
+        // that queries cannot hold.
         self.inner
-            .readers
+            .lookups
             .run_short(move |conn, _| {
                 Ok((read_application(&conn.db, &app_id)?, read_principal(&conn.db, &access_key)?))
             })

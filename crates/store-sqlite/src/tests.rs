@@ -77,6 +77,29 @@ async fn short_operations_run_on_the_calling_thread_while_a_connection_is_free()
     assert_eq!(busy.await.expect("join").expect("busy"), 1);
 }
 
+/// The signature's lookups have connections of their own: queries holding every reader do
+/// not hold them up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signature_lookups_do_not_wait_for_busy_readers() {
+    let (store, _dir) = store(1).await;
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let other = store.clone();
+    let busy = tokio::spawn(async move {
+        other
+            .read_for_test(move |db| {
+                let _ = started_tx.send(());
+                std::thread::sleep(Duration::from_millis(1_000));
+                db.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            })
+            .await
+    });
+    started_rx.await.expect("the busy query started");
+    let (app, principal) = store.signed_lookup("no-such-app", "no-such-key").await.expect("lookup");
+    assert!(app.is_none() && principal.is_none());
+    assert!(!busy.is_finished(), "the lookup did not wait for the only reader");
+    assert_eq!(busy.await.expect("join").expect("busy"), 1);
+}
+
 fn event(i: usize) -> ViewEvent {
     ViewEvent {
         event_id: format!("ev-{i}"),
