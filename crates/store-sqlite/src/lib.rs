@@ -1117,7 +1117,22 @@ impl Store for SqliteStore {
 
     async fn purge_requests(&self, now: UnixTime) -> StoreResult<u64> {
         // Housekeeping of replay records: synchronous=NORMAL like their insertion.
-        Self::write_on(&self.inner.requests, Durability::Normal, move |tx, _| requests::purge(tx, now)).await
+        // In chunks, one short transaction each, so that requests never wait long for their
+        // replay records' connection.
+        let mut purged = 0;
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let from = after.take();
+            let (n, last) = Self::write_on(&self.inner.requests, Durability::Normal, move |tx, _| {
+                requests::purge_chunk(tx, now, from.as_deref())
+            })
+            .await?;
+            purged += n;
+            match last {
+                Some(last) => after = Some(last),
+                None => return Ok(purged),
+            }
+        }
     }
 
     /// Takes a token from an in-memory bucket. One SQLite file is served by one server process,

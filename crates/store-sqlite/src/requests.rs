@@ -9,10 +9,18 @@
 //! held it. In their own file, replay records change neither: the events file's readers keep
 //! their map, and the records have a writer of their own. The records are short-lived; losing
 //! the file only forgets which recent requests were seen.
+//!
+//! A record is a 16-byte key (the first bytes of SHA-256 over the access key and the request
+//! id) and its expiry, in a table without a second index, in 1 KiB pages: a request's commit
+//! writes one small page to the log (the first layout, the two strings under a primary key and
+//! an index on the expiry, wrote two 4 KiB pages, some 17 KiB of disk writes per request with
+//! its checkpoints). Expired records are purged by walking the keys in chunks, one short
+//! transaction each ([`purge_chunk`]), so requests are never held up for long.
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection};
+use rusqlite::{params, Connection, OptionalExtension};
+use sha2::{Digest, Sha256};
 use viewlog_store::StoreError;
 
 use crate::conn::in_write_tx;
@@ -28,13 +36,31 @@ pub(crate) fn path_for(db: &Path) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// Page size of a new requests file: a record is some 30 bytes, and every request's commit
+/// writes the page it lands in.
+const PAGE_SIZE: i64 = 1024;
+
+/// Purged expired records are looked for this many keys at a time, one transaction each.
+pub(crate) const PURGE_CHUNK: usize = 4096;
+
+/// The key of a record: the first 16 bytes of SHA-256 over the access key, a zero byte and the
+/// request id.
+fn record_key(access_key: &str, request_id: &str) -> [u8; 16] {
+    let digest = Sha256::new().chain_update(access_key).chain_update([0u8]).chain_update(request_id).finalize();
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest[..16]);
+    key
+}
+
 /// Refuses a file that is not a requests file; puts it in WAL mode and creates the table in a
-/// new one.
+/// new one; moves the records of the first layout (`seen_requests`) into it.
 pub(crate) fn prepare(db: &Connection) -> Result<(), Fail> {
     let app_id: i32 = db.pragma_query_value(None, "application_id", |r| r.get(0))?;
     if app_id != 0 && app_id != APPLICATION_ID {
         return Err(StoreError::Corrupt(format!("not a viewlog requests file (application_id {app_id:#x})")).into());
     }
+    // Only takes on a file without tables (and before WAL mode); an older file keeps its pages.
+    db.pragma_update(None, "page_size", PAGE_SIZE)?;
     let mode: String = db.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Backend(
@@ -43,39 +69,57 @@ pub(crate) fn prepare(db: &Connection) -> Result<(), Fail> {
         .into());
     }
     in_write_tx(db, |db| {
-        Ok(db.execute_batch(
-            "CREATE TABLE IF NOT EXISTS seen_requests (
-                 access_key  TEXT    NOT NULL,
-                 request_id  TEXT    NOT NULL,
-                 expires_at  INTEGER NOT NULL,
-                 PRIMARY KEY (access_key, request_id)
-             ) STRICT, WITHOUT ROWID;
-             CREATE INDEX IF NOT EXISTS seen_requests_by_expiry ON seen_requests (expires_at);",
-        )?)
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS replay_keys (
+                 key         BLOB    NOT NULL PRIMARY KEY,
+                 expires_at  INTEGER NOT NULL
+             ) STRICT, WITHOUT ROWID;",
+        )?;
+        // The first layout's records, from a file written before the keys were hashed.
+        if has_table(db, "seen_requests")? {
+            let mut read = db.prepare("SELECT access_key, request_id, expires_at FROM seen_requests")?;
+            let rows = read.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
+            for row in rows {
+                let (access_key, request_id, expires_at): (String, String, i64) = row?;
+                insert(db, &access_key, &request_id, expires_at)?;
+            }
+            drop(read);
+            db.execute_batch("DROP TABLE seen_requests;")?;
+        }
+        Ok(())
     })?;
     db.pragma_update(None, "application_id", APPLICATION_ID)?;
+    Ok(())
+}
+
+fn has_table(db: &Connection, name: &str) -> Result<bool, Fail> {
+    Ok(db.query_row("SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?1)", [name], |r| {
+        r.get(0)
+    })?)
+}
+
+/// Keeps the later expiry of a record inserted twice (moving records, not judging requests).
+fn insert(db: &Connection, access_key: &str, request_id: &str, expires_at: i64) -> Result<(), Fail> {
+    db.prepare_cached(
+        "INSERT INTO replay_keys (key, expires_at) VALUES (?1, ?2) \
+         ON CONFLICT (key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
+    )?
+    .execute(params![record_key(access_key, request_id), expires_at])?;
     Ok(())
 }
 
 /// Moves the replay records a database kept itself before schema version 5 into the requests
 /// file (run before the migration that drops them; running it twice changes nothing).
 pub(crate) fn adopt(main: &Connection, requests: &Connection) -> Result<(), Fail> {
-    let has: bool = main.query_row(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = 'seen_requests')",
-        [],
-        |r| r.get(0),
-    )?;
-    if !has {
+    if !has_table(main, "seen_requests")? {
         return Ok(());
     }
     let mut read = main.prepare("SELECT access_key, request_id, expires_at FROM seen_requests")?;
     let rows: Vec<(String, String, i64)> =
         read.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
     in_write_tx(requests, |db| {
-        let mut insert =
-            db.prepare("INSERT OR IGNORE INTO seen_requests (access_key, request_id, expires_at) VALUES (?1, ?2, ?3)")?;
         for (key, id, expires) in &rows {
-            insert.execute(params![key, id, expires])?;
+            insert(db, key, id, *expires)?;
         }
         Ok(())
     })
@@ -93,15 +137,30 @@ pub(crate) fn remember(
     // A record that expired before now counts as absent: it is overwritten.
     let changed = tx
         .prepare_cached(
-            "INSERT INTO seen_requests (access_key, request_id, expires_at) VALUES (?1, ?2, ?3) \
-             ON CONFLICT (access_key, request_id) DO UPDATE SET expires_at = excluded.expires_at \
-             WHERE seen_requests.expires_at < ?4",
+            "INSERT INTO replay_keys (key, expires_at) VALUES (?1, ?2) \
+             ON CONFLICT (key) DO UPDATE SET expires_at = excluded.expires_at \
+             WHERE replay_keys.expires_at < ?3",
         )?
-        .execute(params![access_key, request_id, expires_at, now])?;
+        .execute(params![record_key(access_key, request_id), expires_at, now])?;
     Ok(changed == 1)
 }
 
-/// Deletes the records that expired before `now`; returns how many.
-pub(crate) fn purge(tx: &Connection, now: i64) -> Result<u64, Fail> {
-    Ok(tx.prepare_cached("DELETE FROM seen_requests WHERE expires_at < ?1")?.execute([now])? as u64)
+/// Deletes the records that expired before `now` among the next [`PURGE_CHUNK`] keys after
+/// `after` (from the first key if `None`); returns how many went and the last key looked at,
+/// `None` once the walk has reached the end.
+pub(crate) fn purge_chunk(tx: &Connection, now: i64, after: Option<&[u8]>) -> Result<(u64, Option<Vec<u8>>), Fail> {
+    // The empty blob sorts before every key: both statements are ranges of the primary key.
+    let after = after.unwrap_or(&[]);
+    let last: Option<Vec<u8>> = tx
+        .prepare_cached("SELECT max(key) FROM (SELECT key FROM replay_keys WHERE key > ?1 ORDER BY key LIMIT ?2)")?
+        .query_row(params![after, PURGE_CHUNK as i64], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let Some(last) = last else {
+        return Ok((0, None));
+    };
+    let purged = tx
+        .prepare_cached("DELETE FROM replay_keys WHERE key > ?1 AND key <= ?2 AND expires_at < ?3")?
+        .execute(params![after, last, now])?;
+    Ok((purged as u64, Some(last)))
 }

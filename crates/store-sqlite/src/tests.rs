@@ -213,6 +213,82 @@ async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
     assert_eq!(left, 0);
 }
 
+/// A requests file of the first layout (the two strings under a primary key, in 4 KiB pages)
+/// is converted on open: its records stay replays, its table goes; a new file has 1 KiB pages.
+#[tokio::test]
+async fn a_requests_file_of_the_first_layout_is_converted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("viewlog.db");
+    drop(SqliteStore::open(&path, SqliteOptions::default()).await.expect("create"));
+    let page_size = |file: &std::path::Path| -> i64 {
+        let db = rusqlite::Connection::open(file).expect("raw open");
+        db.pragma_query_value(None, "page_size", |r| r.get(0)).expect("page size")
+    };
+    assert_eq!(page_size(&requests::path_for(&path)), 1024);
+    std::fs::remove_file(requests::path_for(&path)).expect("remove the new file");
+    {
+        let db = rusqlite::Connection::open(requests::path_for(&path)).expect("raw open");
+        db.execute_batch(
+            "PRAGMA page_size = 4096; PRAGMA journal_mode = WAL; PRAGMA application_id = 1987538034;
+             CREATE TABLE seen_requests (access_key TEXT NOT NULL, request_id TEXT NOT NULL, \
+               expires_at INTEGER NOT NULL, PRIMARY KEY (access_key, request_id)) STRICT, WITHOUT ROWID;
+             CREATE INDEX seen_requests_by_expiry ON seen_requests (expires_at);
+             INSERT INTO seen_requests VALUES ('AK', 'kept', 1700000060), ('AK', 'expired', 1699999000);",
+        )
+        .expect("first layout");
+    }
+    let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("convert");
+    const NOW: i64 = 1_700_000_000;
+    assert!(!store.remember_request("AK", "kept", NOW + 60, NOW).await.expect("replay"));
+    assert!(store.remember_request("AK", "expired", NOW + 60, NOW).await.expect("expired: fresh"));
+    assert!(!store.remember_request("AK", "expired", NOW + 60, NOW).await.expect("now a replay"));
+    assert!(store.remember_request("OTHER", "kept", NOW + 60, NOW).await.expect("another key's id"));
+    drop(store);
+    let db = rusqlite::Connection::open(requests::path_for(&path)).expect("raw open");
+    let old: i64 = db
+        .query_row("SELECT count(*) FROM sqlite_schema WHERE name LIKE 'seen_requests%'", [], |r| r.get(0))
+        .expect("schema");
+    assert_eq!(old, 0, "the first layout's table and index are gone");
+    assert_eq!(page_size(&requests::path_for(&path)), 4096, "an older file keeps its pages");
+}
+
+/// Purging walks the records in chunks: over several chunks it deletes exactly the expired
+/// records, and the others stay replays.
+#[tokio::test]
+async fn purging_walks_every_chunk() {
+    let (store, _dir) = store(1).await;
+    const NOW: i64 = 1_700_000_000;
+    let n = requests::PURGE_CHUNK * 2 + 123;
+    let expired = |i: usize| i % 3 == 0;
+    store
+        .inner
+        .requests
+        .run(move |conn, _| {
+            conn::in_write_tx(&conn.db, |tx| {
+                for i in 0..n {
+                    let expires_at = if expired(i) { NOW - 1 } else { NOW + 60 };
+                    assert!(requests::remember(tx, "AK", &format!("req-{i}"), expires_at, NOW - 100)?);
+                }
+                Ok(())
+            })
+        })
+        .await
+        .expect("records");
+    let purged = store.purge_requests(NOW).await.expect("purge");
+    assert_eq!(purged, (0..n).filter(|i| expired(*i)).count() as u64);
+    assert_eq!(store.purge_requests(NOW).await.expect("purge again"), 0);
+    let left: i64 = store
+        .inner
+        .requests
+        .run(|conn, _| Ok(conn.db.query_row("SELECT count(*) FROM replay_keys", [], |r| r.get(0))?))
+        .await
+        .expect("count");
+    assert_eq!(left as usize, (0..n).filter(|i| !expired(*i)).count());
+    for i in [1, 2, 4, n - 1] {
+        assert!(!store.remember_request("AK", &format!("req-{i}"), NOW + 60, NOW).await.expect("replay"), "{i}");
+    }
+}
+
 /// A requests file that belongs to another program is refused, and left as it was.
 #[tokio::test]
 async fn a_foreign_requests_file_is_refused() {
