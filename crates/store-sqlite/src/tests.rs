@@ -259,7 +259,7 @@ async fn purging_walks_every_chunk() {
     let (store, _dir) = store(1).await;
     const NOW: i64 = 1_700_000_000;
     let n = requests::PURGE_CHUNK * 2 + 123;
-    let expired = |i: usize| i % 3 == 0;
+    let expired = |i: usize| i.is_multiple_of(3);
     store
         .inner
         .requests
