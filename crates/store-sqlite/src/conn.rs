@@ -348,7 +348,9 @@ impl Pool {
     /// calling thread if a connection is free at once, else like [`Pool::run`]. The hop to a
     /// blocking thread and back costs more than such an operation: two context switches and
     /// their wake-ups. What `f` may wait for must be short too: a reader never waits for a
-    /// lock in WAL mode, and the pool's permit makes the connection this process's alone.
+    /// lock in WAL mode, and the permit of a one-connection pool (the requests file's) leaves a
+    /// writer only the short transactions of other processes opening the same store to wait
+    /// for.
     pub(crate) async fn run_short<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
