@@ -27,20 +27,30 @@ pub(crate) fn add(tx: &Connection, account: i64, viewed: impl Iterator<Item = i6
         *per_hour.entry(hour_of(v)).or_default() += 1;
     }
     let mut per_day: BTreeMap<i64, i64> = BTreeMap::new();
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO event_hours (account_id, hour, events) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (account_id, hour) DO UPDATE SET events = events + excluded.events",
-    )?;
-    for (hour, n) in per_hour {
-        stmt.execute(params![account, hour, n])?;
+    for (&hour, &n) in &per_hour {
         *per_day.entry(day_of(hour * HOUR)).or_default() += n;
     }
-    let mut stmt = tx.prepare_cached(
+    add_counts(
+        tx,
+        "INSERT INTO event_hours (account_id, hour, events) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (account_id, hour) DO UPDATE SET events = events + excluded.events",
+        account,
+        per_hour,
+    )?;
+    add_counts(
+        tx,
         "INSERT INTO event_days (account_id, day, events) VALUES (?1, ?2, ?3) \
          ON CONFLICT (account_id, day) DO UPDATE SET events = events + excluded.events",
-    )?;
-    for (day, n) in per_day {
-        stmt.execute(params![account, day, n])?;
+        account,
+        per_day,
+    )
+}
+
+/// Adds each `(bucket, events)` of `counts` with `upsert` (parameters: account, bucket, events).
+fn add_counts(tx: &Connection, upsert: &str, account: i64, counts: BTreeMap<i64, i64>) -> Result<(), Fail> {
+    let mut stmt = tx.prepare_cached(upsert)?;
+    for (bucket, n) in counts {
+        stmt.execute(params![account, bucket, n])?;
     }
     Ok(())
 }

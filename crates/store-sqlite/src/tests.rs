@@ -49,6 +49,24 @@ async fn an_interrupt_never_reaches_a_later_operation() {
     }
 }
 
+/// Holds a reader connection for `time` (an operation that sleeps on it); returns once it
+/// holds it. The task's answer is 1.
+async fn hold_a_reader(store: &SqliteStore, time: Duration) -> tokio::task::JoinHandle<StoreResult<i64>> {
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let other = store.clone();
+    let busy = tokio::spawn(async move {
+        other
+            .read_for_test(move |db| {
+                let _ = started_tx.send(());
+                std::thread::sleep(time);
+                db.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+            })
+            .await
+    });
+    started_rx.await.expect("the busy operation started");
+    busy
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn short_operations_run_on_the_calling_thread_while_a_connection_is_free() {
     let (store, _dir) = store(1).await;
@@ -57,18 +75,7 @@ async fn short_operations_run_on_the_calling_thread_while_a_connection_is_free()
     assert_eq!(ran_on, here, "a free connection: no hop to a blocking thread");
 
     // The only reader busy: the short operation waits for it like any other, off this thread.
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let other = store.clone();
-    let busy = tokio::spawn(async move {
-        other
-            .read_for_test(move |db| {
-                let _ = started_tx.send(());
-                std::thread::sleep(Duration::from_millis(300));
-                db.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-            })
-            .await
-    });
-    started_rx.await.expect("the busy operation started");
+    let busy = hold_a_reader(&store, Duration::from_millis(300)).await;
     let here = std::thread::current().id();
     let waited = Instant::now();
     let ran_on = store.inner.readers.run_short(|_, _| Ok(std::thread::current().id())).await.expect("short");
@@ -82,18 +89,7 @@ async fn short_operations_run_on_the_calling_thread_while_a_connection_is_free()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signature_lookups_do_not_wait_for_busy_readers() {
     let (store, _dir) = store(1).await;
-    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
-    let other = store.clone();
-    let busy = tokio::spawn(async move {
-        other
-            .read_for_test(move |db| {
-                let _ = started_tx.send(());
-                std::thread::sleep(Duration::from_millis(1_000));
-                db.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-            })
-            .await
-    });
-    started_rx.await.expect("the busy query started");
+    let busy = hold_a_reader(&store, Duration::from_millis(1_000)).await;
     let (app, principal) = store.signed_lookup("no-such-app", "no-such-key").await.expect("lookup");
     assert!(app.is_none() && principal.is_none());
     assert!(!busy.is_finished(), "the lookup did not wait for the only reader");
