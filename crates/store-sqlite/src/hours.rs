@@ -20,7 +20,7 @@ use viewlog_store::hours::{day_of, hour_of, whole_days, whole_hours, DAY, HOUR};
 
 use crate::error::Fail;
 
-/// Adds inserted events, given by their `viewed`, to their hours' counts.
+/// Adds inserted events, given by their `viewed`, to their hours' and days' counts.
 pub(crate) fn add(tx: &Connection, account: i64, viewed: impl Iterator<Item = i64>) -> Result<(), Fail> {
     let mut per_hour: BTreeMap<i64, i64> = BTreeMap::new();
     for v in viewed {
@@ -30,25 +30,23 @@ pub(crate) fn add(tx: &Connection, account: i64, viewed: impl Iterator<Item = i6
     for (&hour, &n) in &per_hour {
         *per_day.entry(day_of(hour * HOUR)).or_default() += n;
     }
-    add_counts(
-        tx,
-        "INSERT INTO event_hours (account_id, hour, events) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (account_id, hour) DO UPDATE SET events = events + excluded.events",
-        account,
-        per_hour,
-    )?;
-    add_counts(
-        tx,
-        "INSERT INTO event_days (account_id, day, events) VALUES (?1, ?2, ?3) \
-         ON CONFLICT (account_id, day) DO UPDATE SET events = events + excluded.events",
-        account,
-        per_day,
-    )
+    add_counts(tx, "event_hours", "hour", account, per_hour)?;
+    add_counts(tx, "event_days", "day", account, per_day)
 }
 
-/// Adds each `(bucket, events)` of `counts` with `upsert` (parameters: account, bucket, events).
-fn add_counts(tx: &Connection, upsert: &str, account: i64, counts: BTreeMap<i64, i64>) -> Result<(), Fail> {
-    let mut stmt = tx.prepare_cached(upsert)?;
+/// Adds each `(bucket, events)` of `counts` to `table` (`event_hours` or `event_days`), whose
+/// bucket column is `column`.
+fn add_counts(
+    tx: &Connection,
+    table: &'static str,
+    column: &'static str,
+    account: i64,
+    counts: BTreeMap<i64, i64>,
+) -> Result<(), Fail> {
+    let mut stmt = tx.prepare_cached(&format!(
+        "INSERT INTO {table} (account_id, {column}, events) VALUES (?1, ?2, ?3) \
+         ON CONFLICT (account_id, {column}) DO UPDATE SET events = events + excluded.events"
+    ))?;
     for (bucket, n) in counts {
         stmt.execute(params![account, bucket, n])?;
     }
