@@ -167,7 +167,8 @@ pub enum KeyCmd {
     },
     /// Revoke a key binding.
     Revoke {
-        /// The access key.
+        /// The access key (base64url: it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         access_key: String,
     },
 }
@@ -195,7 +196,8 @@ pub enum ApiClientCmd {
     },
     /// Revoke a client and every token issued to it.
     Revoke {
-        /// The client id.
+        /// The client id (it may start with `-`).
+        #[arg(allow_hyphen_values = true)]
         client_id: String,
     },
 }
@@ -506,8 +508,21 @@ async fn key<S: Store>(admin: &Admin<S>, cmd: KeyCmd, as_json: bool) -> Result<(
 
 #[cfg(test)]
 mod tests {
-    use super::parse_duration;
+    use super::{parse_duration, KeyCmd};
+    use clap::Parser;
     use std::time::Duration;
+
+    /// Access keys are base64url: one in 64 starts with `-`, and must still be taken as the key.
+    #[test]
+    fn an_access_key_may_start_with_a_hyphen() {
+        #[derive(Parser)]
+        struct Key {
+            #[command(subcommand)]
+            cmd: KeyCmd,
+        }
+        let parsed = Key::try_parse_from(["key", "revoke", "-IoHTbzb471i2AfXJy3Q"]).expect("parses");
+        assert!(matches!(parsed.cmd, KeyCmd::Revoke { access_key } if access_key == "-IoHTbzb471i2AfXJy3Q"));
+    }
 
     #[test]
     fn durations() {
