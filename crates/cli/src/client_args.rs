@@ -27,16 +27,16 @@ pub struct ClientArgs {
     #[arg(long, env = "VIEWLOG_APP_KEY", hide_env_values = true)]
     pub app_key: Option<String>,
     /// API 1.0 access key.
-    #[arg(long, env = "VIEWLOG_ACCESS_KEY")]
+    #[arg(long, env = "VIEWLOG_ACCESS_KEY", allow_hyphen_values = true)]
     pub access_key: Option<String>,
     /// API 1.0 secret key.
     #[arg(long, env = "VIEWLOG_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
     /// API 2.0 client id.
-    #[arg(long, env = "VIEWLOG_CLIENT_ID")]
+    #[arg(long, env = "VIEWLOG_CLIENT_ID", allow_hyphen_values = true)]
     pub client_id: Option<String>,
     /// API 2.0 client secret.
-    #[arg(long, env = "VIEWLOG_CLIENT_SECRET", hide_env_values = true)]
+    #[arg(long, env = "VIEWLOG_CLIENT_SECRET", hide_env_values = true, allow_hyphen_values = true)]
     pub client_secret: Option<String>,
     /// A JSON credentials file, as `viewlog demo --credentials` writes.
     #[arg(long)]
@@ -248,4 +248,34 @@ pub fn credentials(p: &Profile) -> Result<Credentials> {
         return Ok(Credentials::V2(ApiV2 { client_id: id.clone(), client_secret: Secret::new(secret.clone()) }));
     }
     bail!("no credentials: give --access-key/--secret-key/--app-id/--app-key (API 1.0), --client-id/--client-secret (API 2.0), --credentials FILE or --profile NAME")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ClientArgs;
+    use clap::Parser;
+
+    /// Access keys, client ids and client secrets are base64url: one in 64 starts with `-`, and
+    /// must still be taken as the flag's value.
+    #[test]
+    fn credentials_may_start_with_a_hyphen() {
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            client: ClientArgs,
+        }
+        let cli = Cli::try_parse_from([
+            "viewlog",
+            "--access-key",
+            "-IoHx",
+            "--client-id",
+            "-cid",
+            "--client-secret",
+            "-csecret",
+        ])
+        .expect("parses");
+        assert_eq!(cli.client.access_key.as_deref(), Some("-IoHx"));
+        assert_eq!(cli.client.client_id.as_deref(), Some("-cid"));
+        assert_eq!(cli.client.client_secret.as_deref(), Some("-csecret"));
+    }
 }
