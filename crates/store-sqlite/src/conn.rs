@@ -106,13 +106,7 @@ impl Conn {
                     // first table is written (and before WAL mode).
                     db.pragma_update(None, "page_size", PAGE_SIZE)?;
                 }
-                let mode: String = db.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-                if !mode.eq_ignore_ascii_case("wal") {
-                    return Err(StoreError::Backend(
-                        format!("could not switch to WAL mode (journal_mode={mode})").into(),
-                    )
-                    .into());
-                }
+                use_wal(&db, "the database")?;
                 db.pragma_update(None, "synchronous", "FULL")?;
                 // Negative: KiB rather than pages.
                 db.pragma_update(None, "cache_size", -i64::from(config.writer_cache_kib))?;
@@ -281,6 +275,16 @@ impl Ctx<'_> {
 pub(crate) fn with_test_ctx<T>(f: impl FnOnce(&Ctx<'_>) -> T) -> T {
     let cancel = Cancel::default();
     f(&Ctx { cancel: &cancel })
+}
+
+/// Switches `db` (`what`, for the error) to WAL mode; an error if it stays in another mode.
+pub(crate) fn use_wal(db: &Connection, what: &str) -> Result<(), Fail> {
+    let mode: String = db.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+    if mode.eq_ignore_ascii_case("wal") {
+        Ok(())
+    } else {
+        Err(StoreError::Backend(format!("could not switch {what} to WAL mode (journal_mode={mode})").into()).into())
+    }
 }
 
 /// A fixed number of connections of one kind, handed out one operation at a time.

@@ -23,7 +23,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
 use viewlog_store::StoreError;
 
-use crate::conn::in_write_tx;
+use crate::conn::{in_write_tx, use_wal};
 use crate::error::Fail;
 
 /// `PRAGMA application_id` of a requests file ("vwlr").
@@ -61,13 +61,7 @@ pub(crate) fn prepare(db: &Connection) -> Result<(), Fail> {
     }
     // Only takes on a file without tables (and before WAL mode); an older file keeps its pages.
     db.pragma_update(None, "page_size", PAGE_SIZE)?;
-    let mode: String = db.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        return Err(StoreError::Backend(
-            format!("could not switch the requests file to WAL mode (journal_mode={mode})").into(),
-        )
-        .into());
-    }
+    use_wal(db, "the requests file")?;
     in_write_tx(db, |db| {
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS replay_keys (
