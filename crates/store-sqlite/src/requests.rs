@@ -71,13 +71,7 @@ pub(crate) fn prepare(db: &Connection) -> Result<(), Fail> {
         )?;
         // The first layout's records, from a file written before the keys were hashed.
         if has_table(db, "seen_requests")? {
-            let mut read = db.prepare("SELECT access_key, request_id, expires_at FROM seen_requests")?;
-            let rows = read.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get(2)?)))?;
-            for row in rows {
-                let (access_key, request_id, expires_at): (String, String, i64) = row?;
-                insert(db, &access_key, &request_id, expires_at)?;
-            }
-            drop(read);
+            insert_all(db, &first_layout_records(db)?)?;
             db.execute_batch("DROP TABLE seen_requests;")?;
         }
         Ok(())
@@ -92,13 +86,24 @@ fn has_table(db: &Connection, name: &str) -> Result<bool, Fail> {
     })?)
 }
 
-/// Keeps the later expiry of a record inserted twice (moving records, not judging requests).
-fn insert(db: &Connection, access_key: &str, request_id: &str, expires_at: i64) -> Result<(), Fail> {
-    db.prepare_cached(
+/// The records of a `seen_requests` table (the first layout, in a requests file or, before
+/// schema version 5, in the database): access key, request id, expiry.
+fn first_layout_records(db: &Connection) -> Result<Vec<(String, String, i64)>, Fail> {
+    let mut read = db.prepare("SELECT access_key, request_id, expires_at FROM seen_requests")?;
+    let rows = read.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
+    Ok(rows)
+}
+
+/// Inserts moved records; of a record inserted twice, the later expiry stays (moving records,
+/// not judging requests).
+fn insert_all(db: &Connection, records: &[(String, String, i64)]) -> Result<(), Fail> {
+    let mut insert = db.prepare_cached(
         "INSERT INTO replay_keys (key, expires_at) VALUES (?1, ?2) \
          ON CONFLICT (key) DO UPDATE SET expires_at = max(expires_at, excluded.expires_at)",
-    )?
-    .execute(params![record_key(access_key, request_id), expires_at])?;
+    )?;
+    for (access_key, request_id, expires_at) in records {
+        insert.execute(params![record_key(access_key, request_id), expires_at])?;
+    }
     Ok(())
 }
 
@@ -108,15 +113,8 @@ pub(crate) fn adopt(main: &Connection, requests: &Connection) -> Result<(), Fail
     if !has_table(main, "seen_requests")? {
         return Ok(());
     }
-    let mut read = main.prepare("SELECT access_key, request_id, expires_at FROM seen_requests")?;
-    let rows: Vec<(String, String, i64)> =
-        read.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?.collect::<Result<_, _>>()?;
-    in_write_tx(requests, |db| {
-        for (key, id, expires) in &rows {
-            insert(db, key, id, *expires)?;
-        }
-        Ok(())
-    })
+    let records = first_layout_records(main)?;
+    in_write_tx(requests, |db| insert_all(db, &records))
 }
 
 /// Records `request_id` for `access_key` until `expires_at`; `false` if it is recorded and
