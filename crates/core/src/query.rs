@@ -9,13 +9,13 @@ use serde_json::Value;
 use viewlog_protocol::codes::ErrorCode;
 use viewlog_protocol::envelope::{ErrorDetail, Fail, Pagination};
 use viewlog_protocol::DEFAULT_PAGE_SIZE;
-use viewlog_store::{Cursor, Direction, EventFilter, PageRequest, Store, StoredEvent, UnixTime};
+use viewlog_store::{Cursor, Direction, EventFilter, PageRequest, Store, UnixTime, WireRecords};
 
 /// One page of view logs, ready to be written.
 #[derive(Debug)]
 pub struct ViewLogsPage {
-    /// The records, newest first.
-    pub records: Vec<StoredEvent>,
+    /// The records, newest first, as the wire writes them.
+    pub records: WireRecords,
     /// `meta.pagination`.
     pub pagination: Pagination,
     /// `fail` entries for `data` items that were not answered.
@@ -81,7 +81,7 @@ impl<S: Store> Service<S> {
         let page_size = request.page_size.unwrap_or(DEFAULT_PAGE_SIZE);
         // The filter's snapshot is the store's to fix.
         let filter = EventFilter { start, end, text: request.item.text.clone(), snapshot: i64::MAX };
-        let first = self.gate.run(self.store.first_page(account, &filter, page_size + 1)).await?;
+        let first = self.gate.run(self.store.first_wire_page(account, &filter, page_size + 1)).await?;
         let state = TokenState {
             text: filter.text,
             start,
@@ -92,7 +92,7 @@ impl<S: Store> Service<S> {
             cursor: Cursor { viewed: i64::MAX, seq: i64::MAX },
             direction: Direction::Older,
         };
-        Ok(self.finish_page(account, state, true, first.events))
+        Ok(self.finish_page(account, state, true, first.records))
     }
 
     /// A page that follows a token.
@@ -108,7 +108,7 @@ impl<S: Store> Service<S> {
             direction: state.direction,
             limit: state.page_size + 1,
         };
-        let records = self.gate.run(self.store.page(account, &request)).await?;
+        let records = self.gate.run(self.store.wire_page(account, &request)).await?;
         Ok(self.finish_page(account, state, false, records))
     }
 
@@ -119,7 +119,7 @@ impl<S: Store> Service<S> {
         account: viewlog_store::AccountId,
         state: TokenState,
         first: bool,
-        mut records: Vec<StoredEvent>,
+        mut records: WireRecords,
     ) -> ViewLogsPage {
         let n = state.page_size as usize;
         let more = records.len() > n;
@@ -131,20 +131,17 @@ impl<S: Store> Service<S> {
             Direction::Newer => {
                 if more {
                     // The extra record is the newest one, furthest from the cursor.
-                    records.remove(0);
+                    records.remove_first();
                 }
                 (true, more)
             }
         };
-        let cursor_of = |e: &StoredEvent| Cursor { viewed: e.event.viewed, seq: e.seq };
         let make = |cursor: Cursor, direction: Direction| {
             token::encode(&self.vault.tokens, account, &TokenState { cursor, direction, ..state.clone() })
         };
-        let next =
-            has_next.then(|| records.last().map(cursor_of).unwrap_or(state.cursor)).map(|c| make(c, Direction::Older));
-        let previous = has_previous
-            .then(|| records.first().map(cursor_of).unwrap_or(state.cursor))
-            .map(|c| make(c, Direction::Newer));
+        let next = has_next.then(|| records.last_cursor().unwrap_or(state.cursor)).map(|c| make(c, Direction::Older));
+        let previous =
+            has_previous.then(|| records.first_cursor().unwrap_or(state.cursor)).map(|c| make(c, Direction::Newer));
         ViewLogsPage {
             records,
             pagination: Pagination { page_size: state.page_size, total_count: Some(state.total), next, previous },

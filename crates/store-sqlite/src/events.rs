@@ -8,13 +8,12 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
 use rusqlite::types::ToSql;
-use rusqlite::{params, Connection, OptionalExtension, Row};
-use viewlog_store::{
-    Direction, EventFilter, FirstPage, InsertOutcome, PageRequest, StoreError, StoredEvent, ViewEvent,
-};
+use rusqlite::{params, Connection, OptionalExtension};
+use viewlog_store::{Direction, EventFilter, InsertOutcome, PageRequest, StoreError, StoredEvent, ViewEvent};
 
 use crate::conn::{Ctx, ReadTx};
 use crate::error::Fail;
+use crate::records::{self, PageRows};
 use crate::search::{Search, Sink};
 use crate::segments;
 use crate::{hours, text};
@@ -23,13 +22,10 @@ use crate::{hours, text};
 const CHECK_EVERY: usize = 1024;
 
 const INSERT: &str = "INSERT INTO view_events (account_id, viewed, seq, event_id, sender, recipient, viewer, \
-     source, subject, content_viewed, discovery_case, message_date, viewer_ip, message_id, action, case_id) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) \
+     source, subject, content_viewed, discovery_case, message_date, viewer_ip, message_id, action, case_id, \
+     record) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
      ON CONFLICT DO NOTHING";
-
-/// The columns [`read_event`] reads, in its order.
-const COLUMNS: &str = "seq, event_id, sender, recipient, viewer, source, subject, content_viewed, \
-     discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id";
 
 /// The conditions every event query shares after the account (and, paging, the cursor):
 /// range and snapshot.
@@ -68,6 +64,7 @@ pub(crate) fn insert(
         let mut stmt = tx.prepare_cached(INSERT)?;
         let mut text_index = segments::Builder::default();
         let mut viewed = Vec::with_capacity(events.len());
+        let mut record = Vec::with_capacity(512);
         let mut new = Vec::with_capacity(if ahead { events.len() } else { 0 });
         for (i, e) in events.iter().enumerate() {
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
@@ -75,6 +72,7 @@ pub(crate) fn insert(
             }
             // ON CONFLICT DO NOTHING: an id the account holds (also from earlier in this batch)
             // changes no row.
+            let record = records::render(e, &mut record)?;
             let changed = stmt.execute(params![
                 account,
                 e.viewed,
@@ -92,6 +90,7 @@ pub(crate) fn insert(
                 e.message_id,
                 e.action,
                 e.case_id,
+                record,
             ])?;
             if ahead {
                 new.push(changed == 1);
@@ -172,26 +171,26 @@ fn filter_params<'a>(
 
 /// The query of one page: keyset paging with row values, so that the cursor starts a range
 /// of the primary key `(account_id, viewed, seq)` and no row before it is read.
-fn page_sql(direction: Direction, cursor: bool) -> String {
+fn page_sql(columns: &str, direction: Direction, cursor: bool) -> String {
     let (after, order) = match direction {
         Direction::Older => (" AND (viewed, seq) < (:cursor_viewed, :cursor_seq)", " ORDER BY viewed DESC, seq DESC"),
         Direction::Newer => (" AND (viewed, seq) > (:cursor_viewed, :cursor_seq)", " ORDER BY viewed ASC, seq ASC"),
     };
     format!(
-        "SELECT {COLUMNS} FROM view_events WHERE {}{order} LIMIT :limit",
+        "SELECT {columns} FROM view_events WHERE {}{order} LIMIT :limit",
         filter_sql(if cursor { after } else { "" })
     )
 }
 
-/// One page, newest first.
-pub(crate) fn page(
+/// One page, newest first, read into `O` (events, or their records as the wire shows them).
+pub(crate) fn page<O: PageRows>(
     db: &Connection,
     ctx: &Ctx<'_>,
     account: i64,
     request: &PageRequest,
-) -> Result<Vec<StoredEvent>, Fail> {
+) -> Result<O, Fail> {
     if request.limit == 0 {
-        return Ok(Vec::new());
+        return Ok(O::with_capacity(0));
     }
     let filter = &request.filter;
     if let Some(needle) = text::needle(filter.text.as_deref()) {
@@ -212,12 +211,12 @@ pub(crate) fn page(
         params.push((":cursor_seq", seq));
     }
     params.push((":limit", &limit));
-    let sql = page_sql(request.direction, cursor.is_some());
+    let sql = page_sql(O::COLUMNS, request.direction, cursor.is_some());
     let mut stmt = db.prepare_cached(&sql)?;
     let mut rows = stmt.query(params.as_slice())?;
-    let mut out = Vec::with_capacity(request.limit.min(1000) as usize);
+    let mut out = O::with_capacity(request.limit as usize);
     while let Some(row) = rows.next()? {
-        out.push(read_event(row)?);
+        out.push_row(row)?;
     }
     if request.direction == Direction::Newer {
         // Read ascending from the cursor; the caller gets newest-first like every page.
@@ -228,13 +227,13 @@ pub(crate) fn page(
 
 /// One page of a text filter: the text index finds the matches, a day at a time from the
 /// cursor on, until a page is full; their rows are then read by primary key.
-fn text_page(
+fn text_page<O: PageRows>(
     db: &Connection,
     ctx: &Ctx<'_>,
     account: i64,
     request: &PageRequest,
     needle: &str,
-) -> Result<Vec<StoredEvent>, Fail> {
+) -> Result<O, Fail> {
     let filter = &request.filter;
     let search = Search {
         needle,
@@ -261,13 +260,13 @@ fn text_page(
 }
 
 /// The events of `keys` (`(viewed, seq)`, found by the text index), in that order.
-fn read_by_keys(db: &Connection, account: i64, keys: Vec<(i64, i64)>) -> Result<Vec<StoredEvent>, Fail> {
-    let mut stmt = db.prepare_cached(BY_KEY)?;
-    let mut out = Vec::with_capacity(keys.len());
+fn read_by_keys<O: PageRows>(db: &Connection, account: i64, keys: Vec<(i64, i64)>) -> Result<O, Fail> {
+    let mut stmt = db.prepare_cached(O::BY_KEY)?;
+    let mut out = O::with_capacity(keys.len());
     for (viewed, seq) in keys {
         let mut rows = stmt.query(params![account, viewed, seq])?;
         match rows.next()? {
-            Some(row) => out.push(read_event(row)?),
+            Some(row) => out.push_row(row)?,
             None => {
                 return Err(StoreError::Corrupt(format!(
                     "the text index holds event (viewed {viewed}, seq {seq}) that the events table lacks"
@@ -279,11 +278,6 @@ fn read_by_keys(db: &Connection, account: i64, keys: Vec<(i64, i64)>) -> Result<
     Ok(out)
 }
 
-/// One event by primary key (the columns of [`COLUMNS`]).
-const BY_KEY: &str = "SELECT seq, event_id, sender, recipient, viewer, source, subject, content_viewed, \
-     discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id \
-     FROM view_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3";
-
 /// The index [`after`] reads. Not made by a migration: it costs ingest some 10% of its speed
 /// (an extra b-tree insert per event, measured by the `measure_seq_index_cost` test), and only
 /// copying a store needs it, so the first `events_after` creates it (the store's `Inner`
@@ -291,7 +285,8 @@ const BY_KEY: &str = "SELECT seq, event_id, sender, recipient, viewer, source, s
 /// to the end of the account's range.
 pub(crate) const SEQ_INDEX: &str = "CREATE INDEX IF NOT EXISTS view_events_by_seq ON view_events (account_id, seq)";
 
-/// The query of [`after`] (the columns of [`COLUMNS`]): a range of [`SEQ_INDEX`], in its order.
+/// The query of [`after`] (the columns [`records::read_event`] reads): a range of [`SEQ_INDEX`],
+/// in its order.
 const AFTER: &str = "SELECT seq, event_id, sender, recipient, viewer, source, subject, content_viewed, \
      discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id \
      FROM view_events WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
@@ -305,7 +300,7 @@ pub(crate) fn after(db: &Connection, account: i64, after_seq: i64, limit: u32) -
     let mut rows = stmt.query(params![account, after_seq, i64::from(limit)])?;
     let mut out = Vec::with_capacity(limit.min(1000) as usize);
     while let Some(row) = rows.next()? {
-        out.push(read_event(row)?);
+        out.push(records::read_event(row)?);
     }
     Ok(out)
 }
@@ -318,14 +313,15 @@ pub(crate) fn count(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &Event
     count_in(db, ctx, account, filter)
 }
 
-/// A query's start in one read transaction (see `Store::first_page`).
-pub(crate) fn first_page(
+/// A query's start in one read transaction (see `Store::first_page`): the snapshot, the total
+/// and the first page, read into `O`.
+pub(crate) fn first_page<O: PageRows>(
     db: &Connection,
     ctx: &Ctx<'_>,
     account: i64,
     filter: EventFilter,
     limit: u32,
-) -> Result<FirstPage, Fail> {
+) -> Result<(i64, u64, O), Fail> {
     let _tx = ReadTx::begin(db)?;
     let snapshot = snapshot(db, account)?;
     let filter = EventFilter { snapshot, ..filter };
@@ -345,12 +341,11 @@ pub(crate) fn first_page(
         search.run(db, ctx, account, &mut sink)?;
         let mut keys: Vec<(i64, i64)> = sink.newest.into_iter().map(|Reverse(key)| key).collect();
         keys.sort_unstable_by(|a, b| b.cmp(a));
-        return Ok(FirstPage { snapshot, total: sink.total, events: read_by_keys(db, account, keys)? });
+        return Ok((snapshot, sink.total, read_by_keys(db, account, keys)?));
     }
     let total = count_in(db, ctx, account, &filter)?;
     let request = PageRequest { filter, cursor: None, direction: Direction::Older, limit };
-    let events = page(db, ctx, account, &request)?;
-    Ok(FirstPage { snapshot, total, events })
+    Ok((snapshot, total, page(db, ctx, account, &request)?))
 }
 
 /// [`count`] inside the caller's read transaction.
@@ -453,28 +448,6 @@ impl Sink for Count {
 const COUNT: &str = "SELECT count(*) FROM view_events \
      WHERE account_id = :account AND viewed >= :start AND viewed <= :end AND seq <= :snapshot";
 
-fn read_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
-    Ok(StoredEvent {
-        seq: row.get(0)?,
-        event: ViewEvent {
-            event_id: row.get(1)?,
-            from: row.get(2)?,
-            to: row.get(3)?,
-            viewer: row.get(4)?,
-            source: row.get(5)?,
-            subject: row.get(6)?,
-            content_viewed: row.get(7)?,
-            discovery_case: row.get(8)?,
-            message_date: row.get(9)?,
-            viewed: row.get(10)?,
-            viewer_ip: row.get(11)?,
-            message_id: row.get(12)?,
-            action: row.get(13)?,
-            case_id: row.get(14)?,
-        },
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -499,10 +472,11 @@ mod tests {
         };
         let mut conn = crate::conn::Conn::open(&config, crate::conn::Kind::Writer).expect("open");
         crate::schema::migrate(&mut conn.db).expect("migrate");
+        let shapes = [<Vec<StoredEvent> as PageRows>::COLUMNS, <viewlog_store::WireRecords as PageRows>::COLUMNS];
         for direction in [Direction::Older, Direction::Newer] {
             for cursor in [false, true] {
-                {
-                    let plan = explain(&conn.db, &page_sql(direction, cursor));
+                for columns in shapes {
+                    let plan = explain(&conn.db, &page_sql(columns, direction, cursor));
                     assert!(!plan.contains("TEMP B-TREE"), "{direction:?} {cursor}: {plan}");
                     let expected = match (direction, cursor) {
                         (_, false) => "USING PRIMARY KEY (account_id=? AND viewed>? AND viewed<?)",
@@ -518,11 +492,14 @@ mod tests {
             }
         }
         assert_eq!(COUNT, format!("SELECT count(*) FROM view_events WHERE {}", filter_sql("")));
-        assert!(BY_KEY.contains(COLUMNS), "reads what read_event reads");
+        let by_key = [<Vec<StoredEvent> as PageRows>::BY_KEY, <viewlog_store::WireRecords as PageRows>::BY_KEY];
+        for (columns, by_key) in shapes.into_iter().zip(by_key) {
+            assert!(by_key.contains(columns), "reads what push_row reads");
+            let plan = explain(&conn.db, by_key);
+            assert!(plan.contains("USING PRIMARY KEY (account_id=? AND viewed=? AND seq=?)"), "{plan}");
+        }
         let plan = explain(&conn.db, COUNT);
         assert!(plan.contains("USING PRIMARY KEY (account_id=? AND viewed>? AND viewed<?)"), "{plan}");
-        let plan = explain(&conn.db, BY_KEY);
-        assert!(plan.contains("USING PRIMARY KEY (account_id=? AND viewed=? AND seq=?)"), "{plan}");
         // A text search reads the segments of a range of days through their index.
         for query in [crate::search::RANGE_OLDER, crate::search::RANGE_NEWER] {
             let plan = explain(&conn.db, query);
@@ -530,7 +507,7 @@ mod tests {
             assert!(plan.contains("USING INDEX text_index_by_day (account_id=? AND day>? AND day<?)"), "{plan}");
         }
         // Reading in seq order is a range of the seq index, in its order.
-        assert!(AFTER.contains(COLUMNS), "reads what read_event reads");
+        assert!(AFTER.contains(shapes[0]), "reads what read_event reads");
         conn.db.execute_batch(SEQ_INDEX).expect("seq index");
         let plan = explain(&conn.db, AFTER);
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");

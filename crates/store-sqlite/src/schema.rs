@@ -221,6 +221,12 @@ CREATE TABLE event_days (
     PRIMARY KEY (account_id, day)
 ) STRICT, WITHOUT ROWID;
 "#,
+    // 7: each event's record as get-view-logs writes it (records.rs), filled from the columns.
+    r#"
+-- The event's get-view-logs record, JSON written once at insert (records.rs): a page copies
+-- it instead of reading and escaping the fields again. Never empty once migration 7 is done.
+ALTER TABLE view_events ADD COLUMN record TEXT NOT NULL DEFAULT '';
+"#,
 ];
 
 /// Migration 4: the text index with its term dictionary replaces migration 3's segments of text
@@ -257,6 +263,9 @@ fn after(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<(), Fail> {
     }
     if version == 6 {
         tx.execute_batch(crate::hours::FILL_DAYS)?;
+    }
+    if version == 7 {
+        crate::records::migration_fill(tx)?;
     }
     Ok(())
 }

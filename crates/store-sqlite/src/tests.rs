@@ -192,6 +192,7 @@ async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
                expires_at INTEGER NOT NULL, PRIMARY KEY (access_key, request_id)) STRICT, WITHOUT ROWID;
              INSERT INTO seen_requests VALUES ('AK', 'old-request', 1700000060);
              DROP TABLE event_days; -- migration 6's
+             ALTER TABLE view_events DROP COLUMN record; -- migration 7's
              PRAGMA user_version = 4;",
         )
         .expect("version 4");
@@ -410,9 +411,10 @@ async fn a_version_1_file_is_migrated() {
     assert_eq!(events.iter().map(|e| (e.seq, e.event.event_id.as_str())).collect::<Vec<_>>(), vec![(4, "ev-1")]);
 }
 
-/// A version-2 file holding events gets, on open, the hour and day counts and the text index of
-/// those events (migrations 3, 4 and 6 fill them): counts, pages and text searches agree with a reference,
-/// also once new events are added next to the migrated ones.
+/// A version-2 file holding events gets, on open, the hour and day counts, the text index and
+/// the wire records of those events (migrations 3, 4, 6 and 7 fill them): counts, pages and text
+/// searches agree with a reference, and the records with the events, also once new events are
+/// added next to the migrated ones.
 #[tokio::test]
 async fn a_version_2_file_gets_hour_and_day_counts_and_a_text_index() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -489,6 +491,9 @@ async fn a_version_2_file_gets_hour_and_day_counts_and_a_text_index() {
                     let page = store.page(account, &request).await.expect("page");
                     let got: Vec<(i64, i64)> = page.iter().map(|e| (e.event.viewed, e.seq)).collect();
                     assert_eq!(got, expected, "{filter:?}");
+                    // Migration 7 wrote the records of the events stored before it.
+                    let records = store.wire_page(account, &request).await.expect("wire page");
+                    assert_eq!(records, viewlog_store::WireRecords::from_events(&page), "{filter:?}");
                 }
             }
         }

@@ -992,6 +992,50 @@ pub async fn first_page_agrees_with_snapshot_count_and_page<S: Store>(store: S) 
     }
 }
 
+/// `wire_page` and `first_wire_page` answer the records of what `page` and `first_page` answer,
+/// in the same order, written as get-view-logs writes them (also for fields that need escaping,
+/// both directions, cursors, text filters and empty pages).
+pub async fn wire_pages_are_the_records_of_pages<S: Store>(store: S) {
+    let a = paging_fixture(&store).await;
+    let mut odd = event("odd", T0 + 5 * 60);
+    odd.subject = "Re: \"Q4\" \\ plan\n\tÅsa \u{1F600} \u{1}".to_owned();
+    odd.from = "O'Brien <ob@example.com>".to_owned();
+    odd.content_viewed = false;
+    odd.discovery_case = true;
+    insert(&store, a, &[odd]).await;
+    let filters = [
+        everything(),
+        with_text(&everything(), "INVOICE"),
+        with_text(&everything(), "q4"),
+        with_text(&everything(), "no such text"),
+        EventFilter { start: T0 + 60, end: T0 + 8 * 60, text: None, snapshot: i64::MAX },
+    ];
+    for filter in filters {
+        for limit in [0u32, 1, 7, 500] {
+            let first = store.first_page(a, &filter, limit).await.expect("first page");
+            let wire = store.first_wire_page(a, &filter, limit).await.expect("first wire page");
+            assert_eq!((wire.snapshot, wire.total), (first.snapshot, first.total), "{filter:?} {limit}");
+            assert_eq!(wire.records, WireRecords::from_events(&first.events), "{filter:?} {limit}");
+            let fixed = EventFilter { snapshot: first.snapshot, ..filter.clone() };
+            let middle = first.events.get(first.events.len() / 2).map(cursor_of);
+            for direction in [Direction::Older, Direction::Newer] {
+                for cursor in [None, middle] {
+                    let request = request(&fixed, cursor, direction, limit);
+                    let events = page(&store, a, &request).await;
+                    let records = store.wire_page(a, &request).await.expect("wire page");
+                    assert_eq!(records, WireRecords::from_events(&events), "{request:?}");
+                }
+            }
+        }
+    }
+    let odd = store.first_wire_page(a, &with_text(&everything(), "q4"), 10).await.expect("odd");
+    let (_, json) = odd.records.iter().next().expect("the odd event");
+    let record: viewlog_protocol::records::ViewLogRecord = serde_json::from_slice(json).expect("a wire record");
+    assert_eq!(record.subject, "Re: \"Q4\" \\ plan\n\tÅsa \u{1F600} \u{1}");
+    assert_eq!(record.from, "O'Brien <ob@example.com>");
+    assert!(!record.content_viewed && record.discovery_case);
+}
+
 /// `count` counts exactly what paging yields, for ranges, texts and snapshots.
 pub async fn count_agrees_with_paging<S: Store>(store: S) {
     let a = paging_fixture(&store).await;
@@ -1813,6 +1857,7 @@ macro_rules! conformance_tests {
             page_text_filter_is_case_insensitive_unicode,
             count_agrees_with_paging,
             first_page_agrees_with_snapshot_count_and_page,
+            wire_pages_are_the_records_of_pages,
             search_and_count_agree_with_a_reference,
             tenants_are_isolated,
             events_after_pages_in_seq_order,

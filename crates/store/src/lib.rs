@@ -13,12 +13,14 @@
 mod error;
 pub mod hours;
 pub mod model;
+pub mod wire;
 
 #[cfg(feature = "conformance")]
 pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
 pub use model::*;
+pub use wire::{FirstWirePage, WireRecords};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -262,6 +264,34 @@ pub trait Store: Send + Sync + 'static {
             let request = PageRequest { filter, cursor: None, direction: Direction::Older, limit };
             let events = self.page(account, &request).await?;
             Ok(FirstPage { snapshot, total, events })
+        }
+    }
+
+    /// [`Store::page`] with each record as get-view-logs writes it (see [`WireRecords`]). This
+    /// default writes the records of [`Store::page`]; a backend that keeps each record's JSON
+    /// copies it instead.
+    fn wire_page(
+        &self,
+        account: AccountId,
+        request: &PageRequest,
+    ) -> impl Future<Output = StoreResult<WireRecords>> + Send {
+        async move { Ok(WireRecords::from_events(&self.page(account, request).await?)) }
+    }
+    /// [`Store::first_page`] with each record as get-view-logs writes it: the same snapshot,
+    /// total and records. This default writes the records of [`Store::first_page`].
+    fn first_wire_page(
+        &self,
+        account: AccountId,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> impl Future<Output = StoreResult<FirstWirePage>> + Send {
+        async move {
+            let first = self.first_page(account, filter, limit).await?;
+            Ok(FirstWirePage {
+                snapshot: first.snapshot,
+                total: first.total,
+                records: WireRecords::from_events(&first.events),
+            })
         }
     }
 

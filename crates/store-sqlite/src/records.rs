@@ -1,0 +1,135 @@
+//! Each event's record as get-view-logs writes it, kept in `view_events.record` (migration 7).
+//!
+//! Written once, when the event is inserted; a page is then answered by copying each row's
+//! record instead of reading fourteen columns into owned strings and escaping them again (see
+//! `viewlog_store::wire`). It costs some 300 bytes per event.
+
+use rusqlite::functions::FunctionFlags;
+use rusqlite::{Connection, Row};
+use viewlog_protocol::records::{write_record_json, RecordFields};
+use viewlog_store::{Cursor, StoreError, StoredEvent, ViewEvent, WireRecords};
+
+use crate::error::Fail;
+
+/// Writes `event`'s record into `buf` (emptied first) and returns it.
+pub(crate) fn render<'b>(event: &ViewEvent, buf: &'b mut Vec<u8>) -> Result<&'b str, Fail> {
+    buf.clear();
+    write_record_json(buf, &event.record_fields());
+    std::str::from_utf8(buf).map_err(|e| StoreError::backend(e).into())
+}
+
+/// What a page's rows are read into: the events themselves, or their records as the wire
+/// shows them. Each shape names the columns it reads.
+pub(crate) trait PageRows: Sized {
+    /// The columns [`PageRows::push_row`] reads, in its order, for `SELECT … FROM view_events`.
+    const COLUMNS: &'static str;
+    /// One event by primary key (`?1` account, `?2` viewed, `?3` seq), these columns.
+    const BY_KEY: &'static str;
+    /// Room for `n` rows.
+    fn with_capacity(n: usize) -> Self;
+    /// Appends the row (of [`PageRows::COLUMNS`]).
+    fn push_row(&mut self, row: &Row<'_>) -> Result<(), Fail>;
+    /// Reverses the rows' order.
+    fn reverse(&mut self);
+}
+
+impl PageRows for Vec<StoredEvent> {
+    const COLUMNS: &'static str = "seq, event_id, sender, recipient, viewer, source, subject, content_viewed, \
+         discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id";
+    const BY_KEY: &'static str = "SELECT seq, event_id, sender, recipient, viewer, source, subject, \
+         content_viewed, discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id \
+         FROM view_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3";
+    fn with_capacity(n: usize) -> Self {
+        Vec::with_capacity(n)
+    }
+    fn push_row(&mut self, row: &Row<'_>) -> Result<(), Fail> {
+        self.push(read_event(row)?);
+        Ok(())
+    }
+    fn reverse(&mut self) {
+        self.as_mut_slice().reverse();
+    }
+}
+
+impl PageRows for WireRecords {
+    const COLUMNS: &'static str = "seq, viewed, record";
+    const BY_KEY: &'static str =
+        "SELECT seq, viewed, record FROM view_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3";
+    fn with_capacity(n: usize) -> Self {
+        WireRecords::with_capacity(n)
+    }
+    fn push_row(&mut self, row: &Row<'_>) -> Result<(), Fail> {
+        let cursor = Cursor { seq: row.get(0)?, viewed: row.get(1)? };
+        let record = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+        if record.is_empty() {
+            return Err(StoreError::Corrupt(format!(
+                "event (viewed {}, seq {}) has no stored record",
+                cursor.viewed, cursor.seq
+            ))
+            .into());
+        }
+        self.push_json(cursor, record);
+        Ok(())
+    }
+    fn reverse(&mut self) {
+        WireRecords::reverse(self);
+    }
+}
+
+/// An event from the columns of `<Vec<StoredEvent> as PageRows>::COLUMNS`.
+pub(crate) fn read_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
+    Ok(StoredEvent {
+        seq: row.get(0)?,
+        event: ViewEvent {
+            event_id: row.get(1)?,
+            from: row.get(2)?,
+            to: row.get(3)?,
+            viewer: row.get(4)?,
+            source: row.get(5)?,
+            subject: row.get(6)?,
+            content_viewed: row.get(7)?,
+            discovery_case: row.get(8)?,
+            message_date: row.get(9)?,
+            viewed: row.get(10)?,
+            viewer_ip: row.get(11)?,
+            message_id: row.get(12)?,
+            action: row.get(13)?,
+            case_id: row.get(14)?,
+        },
+    })
+}
+
+/// The SQL function migration 7 fills `record` with: the record of the row's columns.
+const FILL_FUNCTION: &str = "viewlog_wire_record";
+
+/// Migration 7's fill: every stored event's record, from its columns, in one statement.
+pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
+    tx.create_scalar_function(
+        FILL_FUNCTION,
+        9,
+        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            let text = |i: usize| -> rusqlite::Result<&str> { Ok(ctx.get_raw(i).as_str()?) };
+            let fields = RecordFields {
+                from: text(0)?,
+                to: text(1)?,
+                viewer: text(2)?,
+                source: text(3)?,
+                content_viewed: ctx.get::<bool>(4)?,
+                discovery_case: ctx.get::<bool>(5)?,
+                message_date: ctx.get(6)?,
+                viewed: ctx.get(7)?,
+                subject: text(8)?,
+            };
+            let mut out = Vec::with_capacity(320);
+            write_record_json(&mut out, &fields);
+            String::from_utf8(out).map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))
+        },
+    )?;
+    let filled = tx.execute_batch(&format!(
+        "UPDATE view_events SET record = {FILL_FUNCTION}(sender, recipient, viewer, source, content_viewed, \
+         discovery_case, message_date, viewed, subject)"
+    ));
+    tx.remove_function(FILL_FUNCTION, 9)?;
+    Ok(filled?)
+}
