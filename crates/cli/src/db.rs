@@ -66,6 +66,7 @@ macro_rules! with_store {
                 let options = viewlog_store_sqlite::SqliteOptions {
                     readers: settings.sqlite_readers,
                     writer_cache_kib: settings.sqlite_cache_kib.unwrap_or(defaults.writer_cache_kib),
+                    hold_requests_file: settings.serving,
                     ..defaults
                 };
                 let $store = std::sync::Arc::new(

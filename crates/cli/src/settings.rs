@@ -138,6 +138,9 @@ pub struct StoreSettings {
     pub sqlite_readers: usize,
     /// The SQLite writer's page cache in KiB; `None` for the store's default.
     pub sqlite_cache_kib: Option<u32>,
+    /// Whether a server opens the store: a SQLite store then holds its requests file from the
+    /// start, and a second server on the same file is refused.
+    pub serving: bool,
 }
 
 impl StoreArgs {
@@ -149,7 +152,13 @@ impl StoreArgs {
             .clone()
             .or_else(|| file.master_key_file.clone())
             .unwrap_or_else(|| default_key_file(&db));
-        StoreSettings { db, master_key_file, sqlite_readers: file.sqlite_readers.unwrap_or(4), sqlite_cache_kib: None }
+        StoreSettings {
+            db,
+            master_key_file,
+            sqlite_readers: file.sqlite_readers.unwrap_or(4),
+            sqlite_cache_kib: None,
+            serving: false,
+        }
     }
 }
 

@@ -113,6 +113,9 @@ impl Conn {
             }
             Kind::Reader => db.pragma_update(None, "query_only", "ON")?,
             Kind::Requests => {
+                // Before the file's first access in WAL mode: the log's index then lives in this
+                // process's memory and no commit takes a file lock (see `requests.rs`).
+                db.pragma_update(None, "locking_mode", "EXCLUSIVE")?;
                 crate::requests::prepare(&db)?;
                 // Replay records commit with synchronous=NORMAL (see the crate docs).
                 db.pragma_update(None, "synchronous", "NORMAL")?;

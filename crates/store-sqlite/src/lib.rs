@@ -26,7 +26,15 @@
 //!   writer around the latter.
 //! - **Replay records** live in a file of their own beside the database, `<db>-requests`, with
 //!   a connection of their own (the `requests` module): a write to the events file at every API
-//!   request would make every reader drop its memory map of the file at its next read.
+//!   request would make every reader drop its memory map of the file at its next read. That
+//!   connection holds the file exclusively (no file locks per commit), opened at the first
+//!   replay record or, for a server, at start ([`SqliteOptions::hold_requests_file`]): a second
+//!   server on the same database is refused, administering it beside the server is not.
+//! - **Records as the wire writes them**: each event's get-view-logs record is kept as JSON
+//!   (`view_events.record`, written at insert), so a page is answered by copying each row's
+//!   record ([`viewlog_store::WireRecords`]). A page without a text filter reads on the calling
+//!   thread when a reader is free: a range of the primary key and a count from the day sums
+//!   take less than the hop to a blocking thread and back.
 //! - **Events** are clustered by account and time (`PRIMARY KEY (account_id, viewed, seq)`,
 //!   `WITHOUT ROWID`, 8 KiB pages), so a page is one contiguous range read; paging is keyset
 //!   paging with row values, never `OFFSET`. Idempotency is a unique index on
@@ -75,7 +83,7 @@ use viewlog_store::{
     StoreResult, StoredEvent, TokenPrincipal, UnixTime, User, UserId, ViewEvent, WireRecords,
 };
 
-use conn::{Conn, ConnConfig, Ctx, Durability, Kind, Pool, Stats};
+use conn::{Conn, ConnConfig, Ctx, Durability, Kind, Pool, ReadTx, Stats};
 use error::{conflict_as, Fail};
 
 /// How a [`SqliteStore`] is opened.
@@ -91,6 +99,10 @@ pub struct SqliteOptions {
     /// The writer connection's page cache in KiB (readers keep SQLite's default of 2 MiB).
     /// Ingest touches the event-id index all over; a larger cache saves reads, not writes.
     pub writer_cache_kib: u32,
+    /// Open the requests file (`<db>-requests`, replay records) at once rather than at the first
+    /// replay record, and fail if another process holds it: what a server does at start. The
+    /// file is held exclusively by the store that opens it, for the store's life.
+    pub hold_requests_file: bool,
 }
 
 impl Default for SqliteOptions {
@@ -100,6 +112,7 @@ impl Default for SqliteOptions {
             busy_timeout: Duration::from_secs(5),
             max_rate_buckets: 100_000,
             writer_cache_kib: 16 * 1024,
+            hold_requests_file: false,
         }
     }
 }
@@ -121,8 +134,11 @@ struct Inner {
     /// Reader connections of their own for the lookups by key of every signed request, so
     /// that queries holding every reader do not make them wait (`LOOKUP_READERS`).
     lookups: Arc<Pool>,
-    /// The one connection to the requests file (replay records, `requests.rs`).
-    requests: Arc<Pool>,
+    /// The one connection to the requests file (replay records, `requests.rs`), opened at the
+    /// first need (see `SqliteStore::requests`).
+    requests: tokio::sync::OnceCell<Arc<Pool>>,
+    /// How to open it.
+    requests_config: ConnConfig,
     rate: rate::RateLimiter,
     stats: Arc<Stats>,
     /// Whether this store made sure the seq index exists (see `events::SEQ_INDEX`).
@@ -157,12 +173,21 @@ impl SqliteStore {
             writer_cache_kib: options.writer_cache_kib,
         };
         let requests_config = ConnConfig { path: requests::path_for(&path), ..config.clone() };
-        let open = || -> Result<(Conn, Vec<Conn>, Vec<Conn>, Conn), Fail> {
+        // The writer, the readers, the lookups' readers and, if opened now, the requests file.
+        type Opened = (Conn, Vec<Conn>, Vec<Conn>, Option<Conn>);
+        let open = || -> Result<Opened, Fail> {
             let mut writer = Conn::open(&config, Kind::Writer)?;
             // Refused before anything is written if the database is not viewlog's.
             schema::check(&writer.db)?;
-            let requests = Conn::open(&requests_config, Kind::Requests)?;
-            requests::adopt(&writer.db, &requests.db)?;
+            // Replay records a database kept itself before schema version 5 move into the
+            // requests file before the migration that drops them.
+            let requests = if options.hold_requests_file || requests::kept_in(&writer.db)? {
+                let requests = requests::open(&requests_config)?;
+                requests::adopt(&writer.db, &requests.db)?;
+                Some(requests)
+            } else {
+                None
+            };
             schema::migrate(&mut writer.db)?;
             let readers =
                 (0..options.readers.max(1)).map(|_| Conn::open(&config, Kind::Reader)).collect::<Result<_, _>>()?;
@@ -171,18 +196,41 @@ impl SqliteStore {
         };
         let (writer, readers, lookups, requests) = open().map_err(Fail::into_store)?;
         let stats = Arc::new(Stats::default());
+        let requests =
+            requests.map(|conn| Pool::new(Kind::Requests, requests_config.clone(), vec![conn], Arc::clone(&stats)));
         Ok(SqliteStore {
             inner: Arc::new(Inner {
                 writer: Pool::new(Kind::Writer, config.clone(), vec![writer], Arc::clone(&stats)),
                 readers: Pool::new(Kind::Reader, config.clone(), readers, Arc::clone(&stats)),
                 lookups: Pool::new(Kind::Reader, config, lookups, Arc::clone(&stats)),
-                requests: Pool::new(Kind::Requests, requests_config, vec![requests], Arc::clone(&stats)),
+                requests: tokio::sync::OnceCell::new_with(requests),
+                requests_config,
                 path,
                 rate: rate::RateLimiter::new(options.max_rate_buckets),
                 stats,
                 seq_index: AtomicBool::new(false),
             }),
         })
+    }
+
+    /// The requests file's connection, opened at the first replay record or purge unless
+    /// [`SqliteOptions::hold_requests_file`] opened it with the store. Whoever opens it holds it
+    /// (`requests::open`), so a process that only administers the database (the command-line
+    /// tool beside a running server) never touches it.
+    async fn requests(&self) -> StoreResult<&Arc<Pool>> {
+        self.inner
+            .requests
+            .get_or_try_init(|| async {
+                let config = self.inner.requests_config.clone();
+                let stats = Arc::clone(&self.inner.stats);
+                tokio::task::spawn_blocking(move || {
+                    let conn = requests::open(&config).map_err(Fail::into_store)?;
+                    Ok(Pool::new(Kind::Requests, config, vec![conn], stats))
+                })
+                .await
+                .map_err(StoreError::backend)?
+            })
+            .await
     }
 
     /// The database file.
@@ -745,10 +793,12 @@ impl Store for SqliteStore {
     ) -> StoreResult<(Option<Application>, Option<Principal>)> {
         let (app_id, access_key) = (app_id.to_owned(), access_key.to_owned());
         // Two lookups by key: on the calling thread (see `Pool::run_short`), on a connection
-        // that queries cannot hold.
+        // that queries cannot hold, in one read transaction (one snapshot, and one start and
+        // end of a read where two autocommit statements took two of each).
         self.inner
             .lookups
             .run_short(move |conn, _| {
+                let _tx = ReadTx::begin(&conn.db)?;
                 Ok((read_application(&conn.db, &app_id)?, read_principal(&conn.db, &access_key)?))
             })
             .await
@@ -1088,7 +1138,7 @@ impl Store for SqliteStore {
     }
 
     /// Copies each row's stored record. Without a text filter on the calling thread when a
-    /// reader is free (see [`SqliteStore::read_page`]).
+    /// reader is free (see `SqliteStore::read_page`).
     async fn wire_page(&self, account: AccountId, request: &PageRequest) -> StoreResult<WireRecords> {
         let request = request.clone();
         let short = request.filter.text.is_none();
@@ -1117,7 +1167,7 @@ impl Store for SqliteStore {
     }
 
     /// One read transaction, copying each row's stored record. Without a text filter on the
-    /// calling thread when a reader is free (see [`SqliteStore::read_page`]).
+    /// calling thread when a reader is free (see `SqliteStore::read_page`).
     async fn first_wire_page(
         &self,
         account: AccountId,
@@ -1150,8 +1200,8 @@ impl Store for SqliteStore {
         // lost to a power cut only re-opens the replay window of a request already answered.
         // One small insert on this process's own connection: on the calling thread (see
         // `Pool::run_short`).
-        self.inner
-            .requests
+        self.requests()
+            .await?
             .run_short(move |conn, _| {
                 conn.set_durability(Durability::Normal)?;
                 conn::in_write_tx(&conn.db, |tx| requests::remember(tx, &access_key, &request_id, expires_at, now))
@@ -1167,7 +1217,7 @@ impl Store for SqliteStore {
         let mut after: Option<Vec<u8>> = None;
         loop {
             let from = after.take();
-            let (n, last) = Self::write_on(&self.inner.requests, Durability::Normal, move |tx, _| {
+            let (n, last) = Self::write_on(self.requests().await?, Durability::Normal, move |tx, _| {
                 requests::purge_chunk(tx, now, from.as_deref())
             })
             .await?;

@@ -142,7 +142,7 @@ async fn replay_records_commit_with_normal_sync_and_events_with_full() {
     const NORMAL: i64 = 1;
     const FULL: i64 = 2;
     let (store, _dir) = store(1).await;
-    let (writer, requests) = (&store.inner.writer, &store.inner.requests);
+    let (writer, requests) = (&store.inner.writer, store.requests().await.expect("requests file"));
     assert_eq!((synchronous(writer).await, synchronous(requests).await), (FULL, NORMAL));
     const NOW: i64 = 1_700_000_000;
     assert!(store.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("remember"));
@@ -177,13 +177,72 @@ async fn replay_records_leave_the_events_file_alone() {
     assert!(dir.path().join("viewlog.db-requests").is_file());
 }
 
+/// Options that open the requests file with the store, as a server does.
+fn held() -> SqliteOptions {
+    SqliteOptions { hold_requests_file: true, ..SqliteOptions::default() }
+}
+
+/// Without `hold_requests_file` the requests file is opened at the first replay record: a
+/// process that only administers the database never creates or touches it.
+#[tokio::test]
+async fn the_requests_file_is_opened_at_the_first_replay_record() {
+    let (store, dir) = store(1).await;
+    let requests_file = requests::path_for(&dir.path().join("viewlog.db"));
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    store.insert_events(account, &[event(1)]).await.expect("insert");
+    assert!(!requests_file.exists(), "{} exists before any replay record", requests_file.display());
+    const NOW: i64 = 1_700_000_000;
+    assert!(store.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("remember"));
+    assert!(requests_file.exists());
+    assert!(!store.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("replay"));
+    // Held exclusively from before its first access in WAL mode: its log's index is in this
+    // process's memory, not in a shared-memory file.
+    let mut shm = requests_file.into_os_string();
+    shm.push("-shm");
+    assert!(!std::path::Path::new(&shm).exists(), "{shm:?} exists");
+}
+
+/// One server per SQLite database: a store that holds the requests file keeps a second one from
+/// holding it (with an error that says why) until it closes, while stores that only administer
+/// the database open and work beside it.
+#[tokio::test]
+async fn a_second_server_cannot_hold_the_requests_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("viewlog.db");
+    let first = SqliteStore::open(&path, held()).await.expect("first server");
+    const NOW: i64 = 1_700_000_000;
+    assert!(first.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("remember"));
+    let quick = SqliteOptions { busy_timeout: Duration::from_millis(50), ..held() };
+    match SqliteStore::open(&path, quick.clone()).await {
+        Err(StoreError::Backend(e)) => {
+            let message = e.to_string();
+            assert!(message.contains("held by another process"), "{message}");
+            assert!(message.contains("one viewlog server per SQLite database"), "{message}");
+        }
+        other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
+    }
+    let admin =
+        SqliteStore::open(&path, SqliteOptions { busy_timeout: Duration::from_millis(50), ..SqliteOptions::default() })
+            .await
+            .expect("an administering store opens beside the server");
+    let account = admin.create_account("acme", 0).await.expect("account").id;
+    admin.insert_events(account, &[event(1)]).await.expect("insert");
+    // Its own replay record would need the file the server holds: refused, not waited for long.
+    assert!(admin.remember_request("AK", "req-2", NOW + 60, NOW).await.is_err());
+    assert!(!first.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("still the server's"));
+    drop(admin);
+    drop(first);
+    let second = SqliteStore::open(&path, quick).await.expect("the next server, once the first has stopped");
+    assert!(!second.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("records survive"));
+}
+
 /// A database of schema version 4 kept its replay records itself: opening it moves them to the
 /// requests file (a replay stays a replay) and drops them from the database.
 #[tokio::test]
 async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("viewlog.db");
-    drop(SqliteStore::open(&path, SqliteOptions::default()).await.expect("create"));
+    drop(SqliteStore::open(&path, held()).await.expect("create"));
     std::fs::remove_file(requests::path_for(&path)).expect("no requests file yet");
     {
         let db = rusqlite::Connection::open(&path).expect("raw open");
@@ -216,7 +275,7 @@ async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
 async fn a_requests_file_of_the_first_layout_is_converted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("viewlog.db");
-    drop(SqliteStore::open(&path, SqliteOptions::default()).await.expect("create"));
+    drop(SqliteStore::open(&path, held()).await.expect("create"));
     let page_size = |file: &std::path::Path| -> i64 {
         let db = rusqlite::Connection::open(file).expect("raw open");
         db.pragma_query_value(None, "page_size", |r| r.get(0)).expect("page size")
@@ -234,7 +293,7 @@ async fn a_requests_file_of_the_first_layout_is_converted() {
         )
         .expect("first layout");
     }
-    let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("convert");
+    let store = SqliteStore::open(&path, held()).await.expect("convert");
     const NOW: i64 = 1_700_000_000;
     assert!(!store.remember_request("AK", "kept", NOW + 60, NOW).await.expect("replay"));
     assert!(store.remember_request("AK", "expired", NOW + 60, NOW).await.expect("expired: fresh"));
@@ -258,8 +317,9 @@ async fn purging_walks_every_chunk() {
     let n = requests::PURGE_CHUNK * 2 + 123;
     let expired = |i: usize| i.is_multiple_of(3);
     store
-        .inner
-        .requests
+        .requests()
+        .await
+        .expect("requests file")
         .run(move |conn, _| {
             conn::in_write_tx(&conn.db, |tx| {
                 for i in 0..n {
@@ -275,8 +335,9 @@ async fn purging_walks_every_chunk() {
     assert_eq!(purged, (0..n).filter(|i| expired(*i)).count() as u64);
     assert_eq!(store.purge_requests(NOW).await.expect("purge again"), 0);
     let left: i64 = store
-        .inner
-        .requests
+        .requests()
+        .await
+        .expect("requests file")
         .run(|conn, _| Ok(conn.db.query_row("SELECT count(*) FROM replay_keys", [], |r| r.get(0))?))
         .await
         .expect("count");
@@ -295,7 +356,7 @@ async fn a_foreign_requests_file_is_refused() {
         let other = rusqlite::Connection::open(requests::path_for(&path)).expect("other");
         other.execute_batch("PRAGMA application_id = 42; CREATE TABLE mine (x);").expect("foreign file");
     }
-    match SqliteStore::open(&path, SqliteOptions::default()).await {
+    match SqliteStore::open(&path, held()).await {
         Err(StoreError::Corrupt(message)) => assert!(message.contains("requests file"), "{message}"),
         other => panic!("expected a refusal, got {:?}", other.map(|_| ())),
     }

@@ -76,6 +76,7 @@ pub async fn run(cmd: DemoCmd) -> Result<()> {
         db,
         sqlite_readers: 4,
         sqlite_cache_kib: None,
+        serving: true,
     };
     let master = MasterKey::generate();
     let vault = Vault::new(&master);

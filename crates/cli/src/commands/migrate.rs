@@ -74,6 +74,7 @@ pub async fn run(cmd: MigrateCmd) -> Result<()> {
         master_key_file: Default::default(),
         sqlite_readers: 4,
         sqlite_cache_kib: None,
+        serving: false,
     };
     // The copy writes in batches: a cache that holds what one changes.
     let to = StoreSettings {
@@ -81,6 +82,7 @@ pub async fn run(cmd: MigrateCmd) -> Result<()> {
         master_key_file: Default::default(),
         sqlite_readers: 4,
         sqlite_cache_kib: Some(256 * 1024),
+        serving: false,
     };
     let summary = with_store!(from, |source| {
         with_store!(to, |target| copy(&*source, &*target, cmd.batch_size.max(1)).await?)

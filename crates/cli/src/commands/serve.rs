@@ -26,6 +26,7 @@ pub async fn run(cmd: ServeCmd) -> Result<()> {
     if let Some(n) = cmd.serve.sqlite_readers {
         settings.sqlite_readers = n;
     }
+    settings.serving = true;
     let vault = Vault::new(&settings.master_key()?);
     with_store!(settings, |store| {
         let service = Service::new(store, vault, config.core.clone());

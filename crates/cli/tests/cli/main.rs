@@ -16,6 +16,7 @@ mod logs_formats;
 mod master_key;
 mod migrate;
 mod multi_instance;
+mod one_server;
 mod pg_support;
 mod seed_sample;
 mod sync_kill;
