@@ -71,6 +71,8 @@ pub(crate) struct Conn {
     /// The SQLite connection.
     pub(crate) db: Connection,
     durability: Durability,
+    /// The signature's lookups this connection read (used on the lookups' readers only).
+    pub(crate) lookups: crate::lookups::LookupCache,
 }
 
 impl Conn {
@@ -119,10 +121,10 @@ impl Conn {
                 crate::requests::prepare(&db)?;
                 // Replay records commit with synchronous=NORMAL (see the crate docs).
                 db.pragma_update(None, "synchronous", "NORMAL")?;
-                return Ok(Conn { db, durability: Durability::Normal });
+                return Ok(Conn { db, durability: Durability::Normal, lookups: Default::default() });
             }
         }
-        Ok(Conn { db, durability: Durability::Full })
+        Ok(Conn { db, durability: Durability::Full, lookups: Default::default() })
     }
 
     /// Sets `PRAGMA synchronous` for the next transactions, if it is not set so already.

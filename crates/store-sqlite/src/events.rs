@@ -310,7 +310,7 @@ pub(crate) fn after(db: &Connection, account: i64, after_seq: i64, limit: u32) -
 /// the rows of the range. One read transaction, so that the snapshot check and the sums agree.
 pub(crate) fn count(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &EventFilter) -> Result<u64, Fail> {
     let _tx = ReadTx::begin(db)?;
-    count_in(db, ctx, account, filter)
+    count_in(db, ctx, account, filter, snapshot(db, account)?)
 }
 
 /// A query's start in one read transaction (see `Store::first_page`): the snapshot, the total
@@ -343,13 +343,14 @@ pub(crate) fn first_page<O: PageRows>(
         keys.sort_unstable_by(|a, b| b.cmp(a));
         return Ok((snapshot, sink.total, read_by_keys(db, account, keys)?));
     }
-    let total = count_in(db, ctx, account, &filter)?;
+    let total = count_in(db, ctx, account, &filter, snapshot)?;
     let request = PageRequest { filter, cursor: None, direction: Direction::Older, limit };
     Ok((snapshot, total, page(db, ctx, account, &request)?))
 }
 
-/// [`count`] inside the caller's read transaction.
-fn count_in(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &EventFilter) -> Result<u64, Fail> {
+/// [`count`] inside the caller's read transaction, in which the account's latest snapshot is
+/// `latest`.
+fn count_in(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &EventFilter, latest: i64) -> Result<u64, Fail> {
     if let Some(needle) = text::needle(filter.text.as_deref()) {
         let search = Search {
             needle: &needle,
@@ -368,7 +369,7 @@ fn count_in(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &EventFilter) 
         let n: i64 = db.prepare_cached(COUNT)?.query_row(params.as_slice(), |r| r.get(0))?;
         Ok(n.max(0) as u64)
     };
-    if filter.snapshot >= snapshot(db, account)? {
+    if filter.snapshot >= latest {
         hours::count(db, account, filter.start, filter.end, scan)
     } else {
         scan(filter.start, filter.end)

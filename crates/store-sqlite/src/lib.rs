@@ -61,6 +61,7 @@ mod error;
 mod events;
 mod hours;
 mod import;
+mod lookups;
 mod rate;
 mod records;
 mod requests;
@@ -83,7 +84,7 @@ use viewlog_store::{
     StoreResult, StoredEvent, TokenPrincipal, UnixTime, User, UserId, ViewEvent, WireRecords,
 };
 
-use conn::{Conn, ConnConfig, Ctx, Durability, Kind, Pool, ReadTx, Stats};
+use conn::{Conn, ConnConfig, Ctx, Durability, Kind, Pool, Stats};
 use error::{conflict_as, Fail};
 
 /// How a [`SqliteStore`] is opened.
@@ -793,13 +794,14 @@ impl Store for SqliteStore {
     ) -> StoreResult<(Option<Application>, Option<Principal>)> {
         let (app_id, access_key) = (app_id.to_owned(), access_key.to_owned());
         // Two lookups by key: on the calling thread (see `Pool::run_short`), on a connection
-        // that queries cannot hold, in one read transaction (one snapshot, and one start and
-        // end of a read where two autocommit statements took two of each).
+        // that queries cannot hold, in one read transaction, kept by the connection until the
+        // database changes (`lookups.rs`).
         self.inner
             .lookups
             .run_short(move |conn, _| {
-                let _tx = ReadTx::begin(&conn.db)?;
-                Ok((read_application(&conn.db, &app_id)?, read_principal(&conn.db, &access_key)?))
+                conn.lookups.lookup(&conn.db, &app_id, &access_key, |db| {
+                    Ok((read_application(db, &app_id)?, read_principal(db, &access_key)?))
+                })
             })
             .await
     }

@@ -681,3 +681,68 @@ async fn a_bulk_import_with_a_repeated_id_stores_nothing() {
     let outcome = store.import_events(account, Batches::of(batches), options).await.expect("import");
     assert_eq!((outcome.inserted, outcome.duplicates), (1, 2));
 }
+
+/// The signature's lookups a server keeps follow what another process commits: a key revoked
+/// or a user disabled through a second store on the same file (the command-line tool beside a
+/// running server) shows at the server's next lookup, however often it looked the key up
+/// before; the lookups are read again only after a commit.
+#[tokio::test]
+async fn cached_lookups_follow_commits_of_another_store() {
+    use viewlog_store::{NewApplication, NewBinding, NewRole, NewUser};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("viewlog.db");
+    let server = SqliteStore::open(&path, held()).await.expect("server");
+    let admin = SqliteStore::open(&path, SqliteOptions::default()).await.expect("admin");
+    let account = admin.create_account("acme", 0).await.expect("account");
+    let role = admin
+        .create_role(NewRole {
+            account_id: account.id,
+            name: "Reader".into(),
+            permissions: vec!["p".into()],
+            builtin: false,
+        })
+        .await
+        .expect("role");
+    let user = admin
+        .create_user(
+            NewUser {
+                account_id: account.id,
+                email: "a@acme.example".into(),
+                role_id: Some(role.id),
+                password_hash: None,
+            },
+            0,
+        )
+        .await
+        .expect("user");
+    let app = admin
+        .create_application(
+            NewApplication { account_id: account.id, app_id: "app".into(), name: "c".into(), app_key_sealed: vec![1] },
+            0,
+        )
+        .await
+        .expect("application");
+    admin
+        .create_binding(NewBinding {
+            access_key: "AK".into(),
+            account_id: account.id,
+            user_id: user.id,
+            application_id: app.id,
+            secret_key_sealed: vec![2],
+            created_at: 0,
+            expires_at: None,
+        })
+        .await
+        .expect("binding");
+    let lookup = || async { server.signed_lookup("app", "AK").await.expect("lookup").1.expect("principal") };
+    for _ in 0..3 {
+        assert!(!lookup().await.binding.revoked);
+    }
+    let cached = || async { server.inner.lookups.run(|conn, _| Ok(conn.lookups.len())).await.expect("cache size") };
+    assert!(cached().await >= 1, "a lookup is kept");
+    admin.set_user_disabled(user.id, true).await.expect("disable");
+    assert!(lookup().await.user.disabled);
+    admin.revoke_binding("AK").await.expect("revoke");
+    assert!(lookup().await.binding.revoked);
+    assert!(lookup().await.binding.revoked);
+}
