@@ -17,6 +17,7 @@ use sha2::Sha256;
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
 /// What can go wrong with the master key or a sealed value.
@@ -170,12 +171,19 @@ pub struct Vault {
 /// decryption: some 4% of a server's time under a page load. A sealed value is authenticated
 /// with its context, so the same bytes and context always open to the same secret; a secret
 /// rotated or re-sealed has other bytes. Held in memory like any secret the server uses
-/// (zeroed when dropped), at most [`MAX_OPENED`] of them.
+/// (zeroed when dropped), at most [`MAX_OPENED`] of them and each for [`KEEP_OPENED`] at most,
+/// so that the secret of a binding revoked or deleted does not stay in memory for long.
 #[derive(Default)]
-struct OpenedSecrets(Mutex<HashMap<(Vec<u8>, String), Secret>>);
+struct OpenedSecrets(Mutex<Opened>);
+
+/// Opened secrets by (sealed bytes, context), each with when it was opened.
+type Opened = HashMap<(Vec<u8>, String), (Secret, Instant)>;
 
 /// More opened secrets than this and the cache starts again empty.
 const MAX_OPENED: usize = 4096;
+
+/// How long an opened secret is kept from when it was opened.
+const KEEP_OPENED: Duration = Duration::from_secs(600);
 
 impl std::fmt::Debug for OpenedSecrets {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -184,7 +192,7 @@ impl std::fmt::Debug for OpenedSecrets {
 }
 
 impl OpenedSecrets {
-    fn lock(&self) -> MutexGuard<'_, HashMap<(Vec<u8>, String), Secret>> {
+    fn lock(&self) -> MutexGuard<'_, Opened> {
         self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -206,9 +214,22 @@ impl Vault {
 
     /// Opens a sealed secret string; a value opened before is answered from memory.
     pub fn open_secret(&self, sealed: &[u8], context: &str) -> Result<Secret, VaultError> {
+        self.open_secret_at(sealed, context, Instant::now())
+    }
+
+    /// [`Vault::open_secret`] at `now` (a secret opened more than [`KEEP_OPENED`] before is
+    /// opened again).
+    fn open_secret_at(&self, sealed: &[u8], context: &str, now: Instant) -> Result<Secret, VaultError> {
         let key = (sealed.to_vec(), context.to_owned());
-        if let Some(secret) = self.opened.lock().get(&key) {
-            return Ok(secret.clone());
+        {
+            let mut opened = self.opened.lock();
+            match opened.get(&key) {
+                Some((secret, at)) if now.saturating_duration_since(*at) < KEEP_OPENED => return Ok(secret.clone()),
+                Some(_) => {
+                    opened.remove(&key);
+                }
+                None => {}
+            }
         }
         let plain = Zeroizing::new(self.secrets.open(sealed, context.as_bytes())?);
         let secret = std::str::from_utf8(&plain).map(|s| Secret::new(s.to_owned())).map_err(|_| VaultError::Open)?;
@@ -216,7 +237,7 @@ impl Vault {
         if opened.len() >= MAX_OPENED {
             opened.clear();
         }
-        opened.insert(key, secret.clone());
+        opened.insert(key, (secret.clone(), now));
         Ok(secret)
     }
 }
@@ -260,6 +281,24 @@ mod tests {
         assert_eq!(vault.open_secret(&sealed, "ak1").unwrap().expose(), "s3cret");
         assert_eq!(vault.opened.lock().len(), 2, "clones share what they opened");
         assert!(!format!("{vault:?}").contains("s3cret"));
+    }
+
+    /// An opened secret is kept for KEEP_OPENED, then dropped and opened again.
+    #[test]
+    fn opened_secrets_are_kept_for_a_while_only() {
+        let vault = Vault::new(&MasterKey::generate());
+        let sealed = vault.seal_secret(&Secret::new("s3cret"), "ak1");
+        let start = Instant::now();
+        assert_eq!(vault.open_secret_at(&sealed, "ak1", start).unwrap().expose(), "s3cret");
+        let kept_at = |vault: &Vault| vault.opened.lock().values().next().map(|(_, at)| *at);
+        assert_eq!(kept_at(&vault), Some(start));
+        let later = start + KEEP_OPENED - Duration::from_secs(1);
+        vault.open_secret_at(&sealed, "ak1", later).unwrap();
+        assert_eq!(kept_at(&vault), Some(start), "still the one opened first");
+        let expired = start + KEEP_OPENED;
+        assert_eq!(vault.open_secret_at(&sealed, "ak1", expired).unwrap().expose(), "s3cret");
+        assert_eq!(kept_at(&vault), Some(expired), "opened again");
+        assert_eq!(vault.opened.lock().len(), 1);
     }
 
     /// However many values are opened, at most MAX_OPENED are kept.

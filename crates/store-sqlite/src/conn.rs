@@ -209,7 +209,13 @@ pub(crate) fn in_write_tx<T>(db: &Connection, f: impl FnOnce(&Connection) -> Res
 pub(crate) struct Stats {
     /// Operations stopped while running (interrupted statement or cancel check).
     pub(crate) interrupted: AtomicU64,
+    /// Reads started on the calling thread that ran out of their budget and were handed to a
+    /// blocking thread (`Pool::try_inline`).
+    pub(crate) inline_overruns: AtomicU64,
 }
+
+/// How many SQLite virtual-machine steps pass between two checks of an inline read's budget.
+const INLINE_CHECK_EVERY: std::os::raw::c_int = 1000;
 
 /// The cancellation state one operation shares between its future and its blocking half.
 #[derive(Default)]
@@ -357,9 +363,8 @@ impl Pool {
     /// calling thread if a connection is free at once, else like [`Pool::run`]. The hop to a
     /// blocking thread and back costs more than such an operation: two context switches and
     /// their wake-ups. What `f` may wait for must be short too: a reader never waits for a
-    /// lock in WAL mode, and the permit of a one-connection pool (the requests file's) leaves a
-    /// writer only the short transactions of other processes opening the same store to wait
-    /// for.
+    /// lock in WAL mode, and the requests file's one connection holds its file exclusively.
+    /// Work whose length is not known beforehand uses [`Pool::try_inline`].
     pub(crate) async fn run_short<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -375,6 +380,41 @@ impl Pool {
             }
             Err(_) => self.run(f).await,
         }
+    }
+
+    /// Runs `f` on the calling thread if a connection is free at once and `f` finishes within
+    /// `budget` (SQLite's progress handler interrupts it after that, checking every thousand
+    /// virtual-machine steps); `None` if no connection was free or the budget ran out, and the
+    /// caller runs `f` again with [`Pool::run`]. For reads that are usually short but not
+    /// always (a page whose count must read the rows of partial hours, a page from an old
+    /// token over a range filled since): the calling thread is held for `budget` at most.
+    pub(crate) fn try_inline<T>(
+        self: &Arc<Self>,
+        budget: Duration,
+        f: impl FnOnce(&mut Conn, &Ctx<'_>) -> Result<T, Fail>,
+    ) -> StoreResult<Option<T>> {
+        let Ok(permit) = Arc::clone(&self.permits).try_acquire_owned() else {
+            return Ok(None);
+        };
+        let result = self.run_blocking(&Cancel::default(), |conn, ctx| {
+            let started = std::time::Instant::now();
+            conn.db.progress_handler(INLINE_CHECK_EVERY, Some(move || started.elapsed() > budget));
+            let result = f(conn, ctx);
+            conn.db.progress_handler(0, None::<fn() -> bool>);
+            match result {
+                // Nothing else interrupts an operation on the calling thread.
+                Err(fail) if fail.is_interrupt() => {
+                    roll_back_open(&conn.db);
+                    Ok(None)
+                }
+                other => other.map(Some),
+            }
+        });
+        drop(permit);
+        if matches!(result, Ok(None)) {
+            self.stats.inline_overruns.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 
     fn run_blocking<T>(

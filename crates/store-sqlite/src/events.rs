@@ -216,7 +216,7 @@ pub(crate) fn page<O: PageRows>(
     let mut rows = stmt.query(params.as_slice())?;
     let mut out = O::with_capacity(request.limit as usize);
     while let Some(row) = rows.next()? {
-        out.push_row(row)?;
+        out.push_row(db, account, row)?;
     }
     if request.direction == Direction::Newer {
         // Read ascending from the cursor; the caller gets newest-first like every page.
@@ -266,7 +266,7 @@ fn read_by_keys<O: PageRows>(db: &Connection, account: i64, keys: Vec<(i64, i64)
     for (viewed, seq) in keys {
         let mut rows = stmt.query(params![account, viewed, seq])?;
         match rows.next()? {
-            Some(row) => out.push_row(row)?,
+            Some(row) => out.push_row(db, account, row)?,
             None => {
                 return Err(StoreError::Corrupt(format!(
                     "the text index holds event (viewed {viewed}, seq {seq}) that the events table lacks"

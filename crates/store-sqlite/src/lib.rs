@@ -104,6 +104,10 @@ pub struct SqliteOptions {
     /// replay record, and fail if another process holds it: what a server does at start. The
     /// file is held exclusively by the store that opens it, for the store's life.
     pub hold_requests_file: bool,
+    /// How long a page without a text filter may run on the calling thread before it is handed
+    /// to a blocking thread (and started again there). Such a page usually takes tens of
+    /// microseconds, less than the hop to a blocking thread and back.
+    pub inline_budget: Duration,
 }
 
 impl Default for SqliteOptions {
@@ -114,6 +118,7 @@ impl Default for SqliteOptions {
             max_rate_buckets: 100_000,
             writer_cache_kib: 16 * 1024,
             hold_requests_file: false,
+            inline_budget: Duration::from_millis(1),
         }
     }
 }
@@ -140,6 +145,8 @@ struct Inner {
     requests: tokio::sync::OnceCell<Arc<Pool>>,
     /// How to open it.
     requests_config: ConnConfig,
+    /// See [`SqliteOptions::inline_budget`].
+    inline_budget: Duration,
     rate: rate::RateLimiter,
     stats: Arc<Stats>,
     /// Whether this store made sure the seq index exists (see `events::SEQ_INDEX`).
@@ -206,6 +213,7 @@ impl SqliteStore {
                 lookups: Pool::new(Kind::Reader, config, lookups, Arc::clone(&stats)),
                 requests: tokio::sync::OnceCell::new_with(requests),
                 requests_config,
+                inline_budget: options.inline_budget,
                 path,
                 rate: rate::RateLimiter::new(options.max_rate_buckets),
                 stats,
@@ -244,6 +252,12 @@ impl SqliteStore {
         self.inner.readers.size()
     }
 
+    /// How many page reads ran out of their budget on the calling thread and were run again on
+    /// a blocking thread (see [`SqliteOptions::inline_budget`]).
+    pub fn inline_overruns(&self) -> u64 {
+        self.inner.stats.inline_overruns.load(Ordering::Relaxed)
+    }
+
     /// How many operations were stopped while running because their future was dropped.
     pub fn interrupted_operations(&self) -> u64 {
         self.inner.stats.interrupted.load(Ordering::Relaxed)
@@ -263,22 +277,27 @@ impl SqliteStore {
         self.inner.readers.run(move |conn, ctx| f(&conn.db, ctx)).await
     }
 
-    /// Runs the page read `f` like [`SqliteStore::read`], or, when `short`, on the calling
-    /// thread if a reader is free at once (`Pool::run_short`). A page without a text filter is
-    /// short: a range of the primary key, at most a page's rows copied, and a count from the
-    /// day and hour sums (a month's first page: some 30 µs of SQLite in the page benchmark,
-    /// less than the hop to a blocking thread and back). A text filter's search can take
-    /// milliseconds and keeps its blocking thread, and with it the query deadline.
+    /// Runs the page read `f` like [`SqliteStore::read`], or, when `short`, first on the
+    /// calling thread if a reader is free at once, within [`SqliteOptions::inline_budget`]
+    /// (`Pool::try_inline`). A page without a text filter is usually short: a range of the
+    /// primary key, at most a page's rows copied, and a count from the day and hour sums (a
+    /// month's first page: some 30 µs of SQLite in the page benchmark, less than the hop to a
+    /// blocking thread and back). Not always: the count reads the rows of the partial hours at
+    /// the range's ends, and a page from an old token skips the events stored in its range
+    /// since; such a read runs out of its budget and runs again on a blocking thread, with the
+    /// query deadline. A text filter's search can take milliseconds and always hops.
     async fn read_page<T, F>(&self, short: bool, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
-        F: FnOnce(&rusqlite::Connection, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
+        F: Fn(&rusqlite::Connection, &Ctx<'_>) -> Result<T, Fail> + Send + Sync + 'static,
     {
         if short {
-            self.inner.readers.run_short(move |conn, ctx| f(&conn.db, ctx)).await
-        } else {
-            self.read(f).await
+            let done = self.inner.readers.try_inline(self.inner.inline_budget, |conn, ctx| f(&conn.db, ctx))?;
+            if let Some(done) = done {
+                return Ok(done);
+            }
         }
+        self.read(move |db, ctx| f(db, ctx)).await
     }
 
     /// Runs `f` in an immediate write transaction on the writer connection (rolled back if `f`
@@ -1179,7 +1198,7 @@ impl Store for SqliteStore {
         let filter = filter.clone();
         let short = filter.text.is_none();
         let (snapshot, total, records) =
-            self.read_page(short, move |db, ctx| events::first_page(db, ctx, account.0, filter, limit)).await?;
+            self.read_page(short, move |db, ctx| events::first_page(db, ctx, account.0, filter.clone(), limit)).await?;
         Ok(FirstWirePage { snapshot, total, records })
     }
 

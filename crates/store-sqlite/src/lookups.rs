@@ -21,8 +21,7 @@ use crate::error::Fail;
 /// The answer of `Store::signed_lookup`.
 pub(crate) type Found = (Option<Application>, Option<Principal>);
 
-/// More keys than this and the cache starts again empty (a flood of made-up keys cannot grow
-/// it without bound).
+/// More keys than this and the cache starts again empty.
 const MAX_ENTRIES: usize = 4096;
 
 /// One connection's cached lookups, and the data version they were read at.
@@ -55,10 +54,14 @@ impl LookupCache {
             return Ok(found.clone());
         }
         let found = read(db)?;
-        if self.entries.len() >= MAX_ENTRIES {
-            self.entries.clear();
+        // Only keys that name an application and a binding are kept: made-up keys (of any
+        // length, before any rate limit) are read every time and never fill the cache.
+        if found.0.is_some() && found.1.is_some() {
+            if self.entries.len() >= MAX_ENTRIES {
+                self.entries.clear();
+            }
+            self.entries.insert(key, found.clone());
         }
-        self.entries.insert(key, found.clone());
         Ok(found)
     }
 

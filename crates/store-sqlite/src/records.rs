@@ -27,8 +27,8 @@ pub(crate) trait PageRows: Sized {
     const BY_KEY: &'static str;
     /// Room for `n` rows.
     fn with_capacity(n: usize) -> Self;
-    /// Appends the row (of [`PageRows::COLUMNS`]).
-    fn push_row(&mut self, row: &Row<'_>) -> Result<(), Fail>;
+    /// Appends the row (of [`PageRows::COLUMNS`]) of one of `account`'s events, read on `db`.
+    fn push_row(&mut self, db: &Connection, account: i64, row: &Row<'_>) -> Result<(), Fail>;
     /// Reverses the rows' order.
     fn reverse(&mut self);
 }
@@ -40,9 +40,10 @@ impl PageRows for Vec<StoredEvent> {
          content_viewed, discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id \
          FROM view_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3";
     fn with_capacity(n: usize) -> Self {
-        Vec::with_capacity(n)
+        // A limit is a promise of at most so many, not a size to allocate up front.
+        Vec::with_capacity(n.min(1024))
     }
-    fn push_row(&mut self, row: &Row<'_>) -> Result<(), Fail> {
+    fn push_row(&mut self, _: &Connection, _: i64, row: &Row<'_>) -> Result<(), Fail> {
         self.push(read_event(row)?);
         Ok(())
     }
@@ -58,17 +59,19 @@ impl PageRows for WireRecords {
     fn with_capacity(n: usize) -> Self {
         WireRecords::with_capacity(n)
     }
-    fn push_row(&mut self, row: &Row<'_>) -> Result<(), Fail> {
+    fn push_row(&mut self, db: &Connection, account: i64, row: &Row<'_>) -> Result<(), Fail> {
         let cursor = Cursor { seq: row.get(0)?, viewed: row.get(1)? };
         let record = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
         if record.is_empty() {
-            return Err(StoreError::Corrupt(format!(
-                "event (viewed {}, seq {}) has no stored record",
-                cursor.viewed, cursor.seq
-            ))
-            .into());
+            // Inserted without one: by a viewlog older than migration 7 still running on the
+            // file while a newer one migrated it. Written from the event's columns.
+            let event = db
+                .prepare_cached(<Vec<StoredEvent> as PageRows>::BY_KEY)?
+                .query_row(rusqlite::params![account, cursor.viewed, cursor.seq], read_event)?;
+            self.push_with(cursor, |out| write_record_json(out, &event.event.record_fields()));
+        } else {
+            self.push_json(cursor, record);
         }
-        self.push_json(cursor, record);
         Ok(())
     }
     fn reverse(&mut self) {
@@ -126,6 +129,10 @@ pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
             String::from_utf8(out).map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))
         },
     )?;
+    tracing::info!(
+        "migration 7: writing every stored event's get-view-logs record (some 20 s per million events; \
+         the write-ahead log grows to about the events' size until the migration ends)"
+    );
     let filled = tx.execute_batch(&format!(
         "UPDATE view_events SET record = {FILL_FUNCTION}(sender, recipient, viewer, source, content_viewed, \
          discovery_case, message_date, viewed, subject)"

@@ -72,8 +72,8 @@ pub(crate) fn open(config: &ConnConfig) -> Result<Conn, Fail> {
     opened.map_err(|fail| match fail {
         Fail::Db(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => StoreError::Backend(
             format!(
-                "{} is held by another process: one viewlog server per SQLite database \
-                     (several servers share a PostgreSQL database)",
+                "{} is held by another process (or another store of this one): one viewlog \
+                 server per SQLite database (several servers share a PostgreSQL database)",
                 config.path.display()
             )
             .into(),

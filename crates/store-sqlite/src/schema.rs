@@ -306,11 +306,19 @@ pub(crate) fn check(db: &Connection) -> Result<i64, Fail> {
 /// [`check`] refuses. Safe against another process migrating at the same time: the version is
 /// read again inside each `BEGIN IMMEDIATE`.
 pub(crate) fn migrate(db: &mut Connection) -> Result<(), Fail> {
+    let mut applied = 0;
     loop {
         let tx = db.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let version = check(&tx)?;
         if version == current_version() {
             tx.commit()?;
+            if applied > 0 {
+                // A migration that rewrites the events (7) leaves a write-ahead log as big as
+                // the table: checkpoint it and give the space back.
+                if let Err(e) = db.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);") {
+                    tracing::warn!(error = %e, "could not truncate the write-ahead log after migrating");
+                }
+            }
             return Ok(());
         }
         let index =
@@ -320,6 +328,7 @@ pub(crate) fn migrate(db: &mut Connection) -> Result<(), Fail> {
         tx.pragma_update(None, "user_version", version + 1)?;
         tx.pragma_update(None, "application_id", APPLICATION_ID)?;
         tx.commit()?;
+        applied += 1;
         tracing::info!(version = version + 1, "applied SQLite schema migration");
     }
 }

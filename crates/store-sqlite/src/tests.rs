@@ -509,6 +509,9 @@ async fn a_version_2_file_gets_hour_and_day_counts_and_a_text_index() {
         }
     }
     let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("open and migrate");
+    // The migrations rewrote the events: their write-ahead log was checkpointed and truncated.
+    let wal = std::fs::metadata(path.with_extension("db-wal")).map(|m| m.len()).unwrap_or(0);
+    assert_eq!(wal, 0, "the write-ahead log is left empty after migrating");
     let account = viewlog_store::AccountId(7);
     let mut all: Vec<(i64, i64, String, String)> = old.clone();
     let check = |all: Vec<(i64, i64, String, String)>| {
@@ -739,10 +742,78 @@ async fn cached_lookups_follow_commits_of_another_store() {
         assert!(!lookup().await.binding.revoked);
     }
     let cached = || async { server.inner.lookups.run(|conn, _| Ok(conn.lookups.len())).await.expect("cache size") };
-    assert!(cached().await >= 1, "a lookup is kept");
+    let kept = cached().await;
+    assert!(kept >= 1, "a lookup is kept");
+    // Made-up keys are read every time and never kept.
+    let made_up = "x".repeat(10_000);
+    assert_eq!(server.signed_lookup(&made_up, "AK").await.expect("lookup").0, None);
+    assert_eq!(server.signed_lookup("app", &made_up).await.expect("lookup").1, None);
+    assert_eq!(cached().await, kept);
     admin.set_user_disabled(user.id, true).await.expect("disable");
     assert!(lookup().await.user.disabled);
     admin.revoke_binding("AK").await.expect("revoke");
     assert!(lookup().await.binding.revoked);
     assert!(lookup().await.binding.revoked);
+}
+
+/// A page without a text filter that runs out of its budget on the calling thread is run again
+/// on a blocking thread: the same answer, and the overrun counted; within its budget it is
+/// answered where it started.
+#[tokio::test]
+async fn an_inline_page_over_its_budget_is_run_again_on_a_blocking_thread() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("viewlog.db");
+    let events: Vec<ViewEvent> = (0..3000).map(event).collect();
+    let filter = EventFilter { start: 0, end: i64::MAX, text: None, snapshot: i64::MAX };
+    let answers = |budget: Duration| {
+        let (path, events, filter) = (path.clone(), events.clone(), filter.clone());
+        async move {
+            let options = SqliteOptions { inline_budget: budget, ..SqliteOptions::default() };
+            let store = SqliteStore::open(&path, options).await.expect("open");
+            let account = match store.account_by_name("acme").await.expect("account") {
+                Some(a) => a.id,
+                None => {
+                    let id = store.create_account("acme", 0).await.expect("account").id;
+                    store.insert_events(id, &events).await.expect("insert");
+                    id
+                }
+            };
+            let first = store.first_wire_page(account, &filter, 2000).await.expect("first page");
+            let request = PageRequest {
+                filter: EventFilter { snapshot: first.snapshot, ..filter.clone() },
+                cursor: first.records.last_cursor(),
+                direction: Direction::Older,
+                limit: 2000,
+            };
+            let next = store.wire_page(account, &request).await.expect("next page");
+            (first, next, store.inline_overruns())
+        }
+    };
+    let (first, next, overruns) = answers(Duration::ZERO).await;
+    assert_eq!(overruns, 2, "both pages ran out of a zero budget");
+    assert_eq!((first.records.len(), first.total, next.len()), (2000, 3000, 1000));
+    let (first_inline, next_inline, overruns) = answers(Duration::from_secs(60)).await;
+    assert_eq!(overruns, 0);
+    assert_eq!((first_inline, next_inline), (first, next));
+}
+
+/// Events stored without their record (by a viewlog older than migration 7 still running on the
+/// file after a newer one migrated it) are answered from their columns, also in text pages.
+#[tokio::test]
+async fn events_without_a_stored_record_are_written_from_their_columns() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let events: Vec<ViewEvent> = (0..50).map(event).collect();
+    store.insert_events(account, &events).await.expect("insert");
+    store
+        .write(Durability::Full, |db, _| Ok(db.execute("UPDATE view_events SET record = '' WHERE seq % 3 = 0", [])?))
+        .await
+        .expect("old rows");
+    for text in [None, Some("subject")] {
+        let filter = EventFilter { start: 0, end: i64::MAX, text: text.map(str::to_owned), snapshot: i64::MAX };
+        let first = store.first_page(account, &filter, 40).await.expect("first page");
+        let wire = store.first_wire_page(account, &filter, 40).await.expect("first wire page");
+        assert_eq!(wire.records, viewlog_store::WireRecords::from_events(&first.events), "{text:?}");
+        assert_eq!(wire.records.len(), 40);
+    }
 }

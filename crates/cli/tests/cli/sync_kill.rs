@@ -16,8 +16,10 @@ use viewlog_protocol::records::ViewLogRecord;
 
 /// Kill-and-restart cycles.
 const CYCLES: usize = 25;
-/// Events already there when the collector first starts, spread over the last two hours.
-const BACKLOG: u64 = 600;
+/// Events already there when the collector first starts, spread over the last two hours: enough
+/// that catching up takes the first runs some 150 pages, so that kills land inside windows also
+/// when the server answers a page in a millisecond (600 were too few once it did).
+const BACKLOG: u64 = 3000;
 
 struct Scenario {
     faults: Option<&'static str>,
