@@ -385,10 +385,11 @@ impl Pool {
 
     /// Runs `f` on the calling thread if a connection is free at once and `f` finishes within
     /// `budget` (SQLite's progress handler interrupts it after that, checking every
-    /// [`INLINE_CHECK_EVERY`] virtual-machine steps); `None` if no connection was free or the budget ran out, and the
-    /// caller runs `f` again with [`Pool::run`]. For reads that are usually short but not
-    /// always (a page whose count must read the rows of partial hours, a page from an old
-    /// token over a range filled since): the calling thread is held for `budget` at most.
+    /// [`INLINE_CHECK_EVERY`] virtual-machine steps); `None` if no connection was free or the
+    /// budget ran out, and the caller runs `f` again with [`Pool::run`]. For reads that are
+    /// usually short but not always (a page whose count must read the rows of partial hours, a
+    /// page from an old token over a range filled since): the calling thread is held for about
+    /// `budget` at most.
     pub(crate) fn try_inline<T>(
         self: &Arc<Self>,
         budget: Duration,
