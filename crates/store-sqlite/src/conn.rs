@@ -121,6 +121,7 @@ impl Conn {
                 crate::requests::prepare(&db)?;
                 // Replay records commit with synchronous=NORMAL (see the crate docs).
                 db.pragma_update(None, "synchronous", "NORMAL")?;
+                db.pragma_update(None, "wal_autocheckpoint", crate::requests::AUTOCHECKPOINT)?;
                 return Ok(Conn { db, durability: Durability::Normal, lookups: Default::default() });
             }
         }

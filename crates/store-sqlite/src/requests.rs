@@ -47,6 +47,13 @@ pub(crate) fn path_for(db: &Path) -> PathBuf {
 /// writes the page it lands in.
 const PAGE_SIZE: i64 = 1024;
 
+/// Pages in the requests file's write-ahead log before it is checkpointed (SQLite's default is
+/// 1,000). Each request's commit adds about one 1 KiB page, and its record lands on a random leaf
+/// of the table: the longer the log, the more of its pages a checkpoint writes once for several
+/// commits, and the fewer syncs. 10 MiB of log at most; +4.5% on the page benchmark in three A/B
+/// pairs, its p99 at 32 connections 7.6 → 5.2 ms.
+pub(crate) const AUTOCHECKPOINT: i64 = 10_000;
+
 /// Purged expired records are looked for this many keys at a time, one transaction each.
 pub(crate) const PURGE_CHUNK: usize = 4096;
 

@@ -144,6 +144,11 @@ async fn replay_records_commit_with_normal_sync_and_events_with_full() {
     let (store, _dir) = store(1).await;
     let (writer, requests) = (&store.inner.writer, store.requests().await.expect("requests file"));
     assert_eq!((synchronous(writer).await, synchronous(requests).await), (FULL, NORMAL));
+    let autocheckpoint = requests
+        .run(|conn, _| Ok(conn.db.pragma_query_value(None, "wal_autocheckpoint", |r| r.get::<_, i64>(0))?))
+        .await
+        .expect("pragma");
+    assert_eq!(autocheckpoint, requests::AUTOCHECKPOINT);
     const NOW: i64 = 1_700_000_000;
     assert!(store.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("remember"));
     let account = store.create_account("acme", 0).await.expect("account").id;
