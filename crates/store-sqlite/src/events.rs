@@ -473,7 +473,7 @@ mod tests {
         };
         let mut conn = crate::conn::Conn::open(&config, crate::conn::Kind::Writer).expect("open");
         crate::schema::migrate(&mut conn.db).expect("migrate");
-        let shapes = [<Vec<StoredEvent> as PageRows>::COLUMNS, <viewlog_store::WireRecords as PageRows>::COLUMNS];
+        let shapes = [<Vec<StoredEvent> as PageRows>::COLUMNS, <crate::records::RecordRows as PageRows>::COLUMNS];
         for direction in [Direction::Older, Direction::Newer] {
             for cursor in [false, true] {
                 for columns in shapes {
@@ -493,7 +493,7 @@ mod tests {
             }
         }
         assert_eq!(COUNT, format!("SELECT count(*) FROM view_events WHERE {}", filter_sql("")));
-        let by_key = [<Vec<StoredEvent> as PageRows>::BY_KEY, <viewlog_store::WireRecords as PageRows>::BY_KEY];
+        let by_key = [<Vec<StoredEvent> as PageRows>::BY_KEY, <crate::records::RecordRows as PageRows>::BY_KEY];
         for (columns, by_key) in shapes.into_iter().zip(by_key) {
             assert!(by_key.contains(columns), "reads what push_row reads");
             let plan = explain(&conn.db, by_key);

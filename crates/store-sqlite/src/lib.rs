@@ -64,6 +64,7 @@ mod import;
 mod lookups;
 mod rate;
 mod records;
+use records::RecordRows;
 mod requests;
 mod schema;
 mod search;
@@ -1163,7 +1164,7 @@ impl Store for SqliteStore {
     async fn wire_page(&self, account: AccountId, request: &PageRequest) -> StoreResult<WireRecords> {
         let request = request.clone();
         let short = request.filter.text.is_none();
-        self.read_page(short, move |db, ctx| events::page(db, ctx, account.0, &request)).await
+        self.read_page(short, move |db, ctx| events::page::<RecordRows>(db, ctx, account.0, &request)?.finish()).await
     }
 
     /// The first call creates the index it reads (see the crate docs), holding the write lock
@@ -1197,9 +1198,12 @@ impl Store for SqliteStore {
     ) -> StoreResult<FirstWirePage> {
         let filter = filter.clone();
         let short = filter.text.is_none();
-        let (snapshot, total, records) =
-            self.read_page(short, move |db, ctx| events::first_page(db, ctx, account.0, filter.clone(), limit)).await?;
-        Ok(FirstWirePage { snapshot, total, records })
+        self.read_page(short, move |db, ctx| {
+            let (snapshot, total, records) =
+                events::first_page::<RecordRows>(db, ctx, account.0, filter.clone(), limit)?;
+            Ok(FirstWirePage { snapshot, total, records: records.finish()? })
+        })
+        .await
     }
 
     async fn count(&self, account: AccountId, filter: &EventFilter) -> StoreResult<u64> {

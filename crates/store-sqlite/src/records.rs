@@ -52,30 +52,48 @@ impl PageRows for Vec<StoredEvent> {
     }
 }
 
-impl PageRows for WireRecords {
+/// A page of records as copied from the rows, checked as UTF-8 once when the page is complete
+/// ([`RecordRows::finish`]) rather than row by row.
+pub(crate) struct RecordRows {
+    json: Vec<u8>,
+    spans: Vec<(Cursor, std::ops::Range<usize>)>,
+}
+
+impl RecordRows {
+    /// The page, checked.
+    pub(crate) fn finish(self) -> Result<WireRecords, Fail> {
+        WireRecords::from_parts(self.json, self.spans)
+            .map_err(|e| StoreError::Corrupt(format!("stored records: {e}")).into())
+    }
+}
+
+impl PageRows for RecordRows {
     const COLUMNS: &'static str = "seq, viewed, record";
     const BY_KEY: &'static str =
         "SELECT seq, viewed, record FROM view_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3";
     fn with_capacity(n: usize) -> Self {
-        WireRecords::with_capacity(n)
+        let n = n.min(1024);
+        RecordRows { json: Vec::with_capacity(n * 320), spans: Vec::with_capacity(n) }
     }
     fn push_row(&mut self, db: &Connection, account: i64, row: &Row<'_>) -> Result<(), Fail> {
         let cursor = Cursor { seq: row.get(0)?, viewed: row.get(1)? };
-        let record = row.get_ref(2)?.as_str().map_err(rusqlite::Error::from)?;
+        let record = row.get_ref(2)?.as_bytes().map_err(rusqlite::Error::from)?;
+        let start = self.json.len();
         if record.is_empty() {
             // Inserted without one: by a viewlog older than migration 7 still running on the
             // file while a newer one migrated it. Written from the event's columns.
             let event = db
                 .prepare_cached(<Vec<StoredEvent> as PageRows>::BY_KEY)?
                 .query_row(rusqlite::params![account, cursor.viewed, cursor.seq], read_event)?;
-            self.push_with(cursor, |out| write_record_json(out, &event.event.record_fields()));
+            write_record_json(&mut self.json, &event.event.record_fields());
         } else {
-            self.push_json(cursor, record);
+            self.json.extend_from_slice(record);
         }
+        self.spans.push((cursor, start..self.json.len()));
         Ok(())
     }
     fn reverse(&mut self) {
-        WireRecords::reverse(self);
+        self.spans.reverse();
     }
 }
 

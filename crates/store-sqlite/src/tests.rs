@@ -822,3 +822,25 @@ async fn events_without_a_stored_record_are_written_from_their_columns() {
         assert_eq!(wire.records.len(), 40);
     }
 }
+
+/// A stored record that is not UTF-8 (a damaged file) fails its page as corrupt rather than
+/// reaching a client as broken JSON.
+#[tokio::test]
+async fn a_stored_record_that_is_not_utf8_is_refused() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    store.insert_events(account, &(0..5).map(event).collect::<Vec<_>>()).await.expect("insert");
+    store
+        .write(Durability::Full, |db, _| {
+            Ok(db.execute("UPDATE view_events SET record = CAST(X'7b22ff227d' AS TEXT) WHERE seq = 3", [])?)
+        })
+        .await
+        .expect("damage");
+    let filter = EventFilter { start: 0, end: i64::MAX, text: None, snapshot: i64::MAX };
+    match store.first_wire_page(account, &filter, 10).await {
+        Err(StoreError::Corrupt(message)) => assert!(message.contains("not UTF-8"), "{message}"),
+        other => panic!("expected a corrupt page, got {other:?}"),
+    }
+    // The events themselves still read.
+    assert_eq!(store.first_page(account, &filter, 10).await.expect("events").events.len(), 5);
+}

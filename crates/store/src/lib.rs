@@ -20,7 +20,7 @@ pub mod conformance;
 
 pub use error::{StoreError, StoreResult};
 pub use model::*;
-pub use wire::{FirstWirePage, WireRecords};
+pub use wire::{FirstWirePage, WireError, WireRecords};
 
 use std::future::Future;
 use std::pin::Pin;

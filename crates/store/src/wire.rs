@@ -32,6 +32,20 @@ impl WireRecords {
         WireRecords { json: Vec::with_capacity(records * RECORD_BYTES), spans: Vec::with_capacity(records) }
     }
 
+    /// A page from records written elsewhere into one buffer: `spans` gives each record's cursor
+    /// and bytes in `json`, in page order. The buffer is checked once, whole: it must be UTF-8
+    /// and every span must lie within it on character boundaries (a backend that copies many
+    /// small records checks them in one pass rather than one by one).
+    pub fn from_parts(json: Vec<u8>, spans: Vec<(Cursor, Range<usize>)>) -> Result<WireRecords, WireError> {
+        let text = std::str::from_utf8(&json).map_err(|e| WireError(format!("records are not UTF-8: {e}")))?;
+        for (cursor, span) in &spans {
+            if span.start > span.end || !text.is_char_boundary(span.start) || !text.is_char_boundary(span.end) {
+                return Err(WireError(format!("record {cursor:?} spans {span:?} of {} bytes", json.len())));
+            }
+        }
+        Ok(WireRecords { json, spans })
+    }
+
     /// The records of `events`, written as get-view-logs writes them, in the same order.
     pub fn from_events(events: &[StoredEvent]) -> WireRecords {
         let mut records = WireRecords::with_capacity(events.len());
@@ -125,6 +139,11 @@ impl std::fmt::Debug for WireRecords {
     }
 }
 
+/// Records handed to [`WireRecords::from_parts`] that do not make a page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct WireError(String);
+
 /// [`crate::FirstPage`] with its records as get-view-logs writes them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FirstWirePage {
@@ -173,6 +192,23 @@ mod tests {
         let mut out = Vec::new();
         records.write_array(&mut out);
         String::from_utf8(out).expect("utf-8")
+    }
+
+    #[test]
+    fn parts_are_checked_whole() {
+        let json = "{\"n\":1}{\"s\":\"Å\"}".as_bytes().to_vec();
+        let spans = vec![(cursor(1), 0..7), (cursor(2), 7..json.len())];
+        let records = WireRecords::from_parts(json.clone(), spans).expect("a page");
+        assert_eq!(array(&records), "[{\"n\":1},{\"s\":\"Å\"}]");
+        let inside_a_letter = vec![(cursor(1), 0..json.len() - 3)];
+        assert!(WireRecords::from_parts(json.clone(), inside_a_letter).is_err());
+        assert!(WireRecords::from_parts(json.clone(), vec![(cursor(1), 0..json.len() + 1)]).is_err());
+        #[allow(clippy::reversed_empty_ranges)]
+        let backwards = vec![(cursor(1), 5..2)];
+        assert!(WireRecords::from_parts(json.clone(), backwards).is_err());
+        let mut broken = json;
+        broken[2] = 0xff;
+        assert!(WireRecords::from_parts(broken, vec![(cursor(1), 0..7)]).is_err());
     }
 
     #[test]
