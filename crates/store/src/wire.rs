@@ -27,7 +27,7 @@ const RECORD_BYTES: usize = 320;
 
 impl WireRecords {
     /// An empty page with room for `records` records.
-    pub fn with_capacity(records: usize) -> WireRecords {
+    fn with_capacity(records: usize) -> WireRecords {
         let records = records.min(1024);
         WireRecords { json: Vec::with_capacity(records * RECORD_BYTES), spans: Vec::with_capacity(records) }
     }
@@ -57,13 +57,8 @@ impl WireRecords {
         records
     }
 
-    /// Appends a record whose JSON object is `json` (as [`write_record_json`] wrote it).
-    pub fn push_json(&mut self, cursor: Cursor, json: &str) {
-        self.push_with(cursor, |out| out.extend_from_slice(json.as_bytes()));
-    }
-
     /// Appends a record whose JSON object `write` appends to the buffer it is given.
-    pub fn push_with(&mut self, cursor: Cursor, write: impl FnOnce(&mut Vec<u8>)) {
+    fn push_with(&mut self, cursor: Cursor, write: impl FnOnce(&mut Vec<u8>)) {
         let start = self.json.len();
         write(&mut self.json);
         self.spans.push((cursor, start..self.json.len()));
@@ -99,11 +94,6 @@ impl WireRecords {
         if !self.spans.is_empty() {
             self.spans.remove(0);
         }
-    }
-
-    /// Reverses the records' order (read ascending, answered newest first).
-    pub fn reverse(&mut self) {
-        self.spans.reverse();
     }
 
     /// Each record's cursor and JSON object, in page order.
@@ -183,7 +173,7 @@ mod tests {
     fn page(n: i64) -> WireRecords {
         let mut records = WireRecords::with_capacity(n as usize);
         for seq in 1..=n {
-            records.push_json(cursor(seq), &format!("{{\"n\":{seq}}}"));
+            records.push_with(cursor(seq), |out| out.extend_from_slice(format!("{{\"n\":{seq}}}").as_bytes()));
         }
         records
     }
@@ -218,18 +208,15 @@ mod tests {
     }
 
     #[test]
-    fn truncating_removing_and_reversing_keep_cursors_with_their_records() {
+    fn truncating_and_removing_keep_cursors_with_their_records() {
         let mut records = page(4);
         records.truncate(3);
         records.remove_first();
         assert_eq!(array(&records), "[{\"n\":2},{\"n\":3}]");
         assert_eq!((records.first_cursor(), records.last_cursor()), (Some(cursor(2)), Some(cursor(3))));
-        records.reverse();
-        assert_eq!(array(&records), "[{\"n\":3},{\"n\":2}]");
-        assert_eq!(records.iter().map(|(c, _)| c.seq).collect::<Vec<_>>(), [3, 2]);
-        let mut built = WireRecords::default();
-        built.push_json(cursor(3), "{\"n\":3}");
-        built.push_json(cursor(2), "{\"n\":2}");
+        assert_eq!(records.iter().map(|(c, _)| c.seq).collect::<Vec<_>>(), [2, 3]);
+        let json = "{\"n\":2}{\"n\":3}".as_bytes().to_vec();
+        let mut built = WireRecords::from_parts(json, vec![(cursor(2), 0..7), (cursor(3), 7..14)]).expect("page");
         assert_eq!(records, built, "equal records, however laid out");
         built.truncate(1);
         assert_ne!(records, built);
