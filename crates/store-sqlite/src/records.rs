@@ -147,10 +147,12 @@ pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
             String::from_utf8(out).map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))
         },
     )?;
-    tracing::info!(
-        "migration 7: writing every stored event's get-view-logs record (some 20 s per million events; \
-         the write-ahead log grows to about the events' size until the migration ends)"
-    );
+    if tx.query_row("SELECT EXISTS (SELECT 1 FROM view_events)", [], |r| r.get::<_, bool>(0))? {
+        tracing::info!(
+            "migration 7: writing every stored event's get-view-logs record (some 20 s per million \
+             events; the write-ahead log grows to about the events' size until the migration ends)"
+        );
+    }
     let filled = tx.execute_batch(&format!(
         "UPDATE view_events SET record = {FILL_FUNCTION}(sender, recipient, viewer, source, content_viewed, \
          discovery_case, message_date, viewed, subject)"
