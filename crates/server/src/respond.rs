@@ -9,7 +9,7 @@ use viewlog_store::RateDecision;
 
 /// The answer to get-view-logs: the envelope around the page's records, copied as they are.
 pub fn view_logs(page: &ViewLogsPage) -> Response {
-    let mut body = Vec::with_capacity(512 + page.records.len() * 320);
+    let mut body = Vec::with_capacity(512 + page.records.len() * viewlog_store::wire::RECORD_BYTES);
     let meta = Meta { status: 200, pagination: Some(page.pagination.clone()) };
     body.extend_from_slice(b"{\"meta\":");
     let written = serde_json::to_writer(&mut body, &meta).and_then(|()| {

@@ -287,9 +287,11 @@ pub(crate) const SEQ_INDEX: &str = "CREATE INDEX IF NOT EXISTS view_events_by_se
 
 /// The query of [`after`] (the columns [`records::read_event`] reads): a range of [`SEQ_INDEX`],
 /// in its order.
-const AFTER: &str = "SELECT seq, event_id, sender, recipient, viewer, source, subject, content_viewed, \
-     discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id \
-     FROM view_events WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3";
+const AFTER: &str = concat!(
+    "SELECT ",
+    records::event_columns!(),
+    " FROM view_events WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+);
 
 /// At most `limit` of the account's events with a seq above `after_seq`, in seq order.
 pub(crate) fn after(db: &Connection, account: i64, after_seq: i64, limit: u32) -> Result<Vec<StoredEvent>, Fail> {

@@ -7,6 +7,7 @@
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, Row};
 use viewlog_protocol::records::{write_record_json, RecordFields};
+use viewlog_store::wire::RECORD_BYTES;
 use viewlog_store::{Cursor, StoreError, StoredEvent, ViewEvent, WireRecords};
 
 use crate::error::Fail;
@@ -33,12 +34,25 @@ pub(crate) trait PageRows: Sized {
     fn reverse(&mut self);
 }
 
+/// The columns [`read_event`] reads, in its order (a literal, for `concat!`).
+macro_rules! event_columns {
+    () => {
+        "seq, event_id, sender, recipient, viewer, source, subject, content_viewed, discovery_case, \
+         message_date, viewed, viewer_ip, message_id, action, case_id"
+    };
+}
+pub(crate) use event_columns;
+
+/// The condition that picks one event by primary key (`?1` account, `?2` viewed, `?3` seq).
+macro_rules! by_key {
+    () => {
+        " FROM view_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3"
+    };
+}
+
 impl PageRows for Vec<StoredEvent> {
-    const COLUMNS: &'static str = "seq, event_id, sender, recipient, viewer, source, subject, content_viewed, \
-         discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id";
-    const BY_KEY: &'static str = "SELECT seq, event_id, sender, recipient, viewer, source, subject, \
-         content_viewed, discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id \
-         FROM view_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3";
+    const COLUMNS: &'static str = event_columns!();
+    const BY_KEY: &'static str = concat!("SELECT ", event_columns!(), by_key!());
     fn with_capacity(n: usize) -> Self {
         // A limit is a promise of at most so many, not a size to allocate up front.
         Vec::with_capacity(n.min(1024))
@@ -69,11 +83,10 @@ impl RecordRows {
 
 impl PageRows for RecordRows {
     const COLUMNS: &'static str = "seq, viewed, record";
-    const BY_KEY: &'static str =
-        "SELECT seq, viewed, record FROM view_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3";
+    const BY_KEY: &'static str = concat!("SELECT seq, viewed, record", by_key!());
     fn with_capacity(n: usize) -> Self {
         let n = n.min(1024);
-        RecordRows { json: Vec::with_capacity(n * 320), spans: Vec::with_capacity(n) }
+        RecordRows { json: Vec::with_capacity(n * RECORD_BYTES), spans: Vec::with_capacity(n) }
     }
     fn push_row(&mut self, db: &Connection, account: i64, row: &Row<'_>) -> Result<(), Fail> {
         let cursor = Cursor { seq: row.get(0)?, viewed: row.get(1)? };
@@ -142,7 +155,7 @@ pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
                 viewed: ctx.get(7)?,
                 subject: text(8)?,
             };
-            let mut out = Vec::with_capacity(320);
+            let mut out = Vec::with_capacity(RECORD_BYTES);
             write_record_json(&mut out, &fields);
             String::from_utf8(out).map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))
         },

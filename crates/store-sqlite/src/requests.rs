@@ -70,13 +70,10 @@ fn record_key(access_key: &str, request_id: &str) -> [u8; 16] {
 /// use it until the returned one is closed. A file another process holds is refused with an
 /// error that says so (after the busy timeout).
 pub(crate) fn open(config: &ConnConfig) -> Result<Conn, Fail> {
-    let opened = Conn::open(config, Kind::Requests).and_then(|conn| {
-        // Take the exclusive lock now (a read would only take a shared one), so that a second
-        // server fails at its start rather than at its first request.
-        conn.db.execute_batch("BEGIN EXCLUSIVE; COMMIT;")?;
-        Ok(conn)
-    });
-    opened.map_err(|fail| match fail {
+    // `Conn::open` takes the exclusive lock: opening the log in exclusive locking mode locks the
+    // file, and `prepare` writes to it. A second server fails at its start, not at its first
+    // request.
+    Conn::open(config, Kind::Requests).map_err(|fail| match fail {
         Fail::Db(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy) => StoreError::Backend(
             format!(
                 "{} is held by another process (or another store of this one): one viewlog \

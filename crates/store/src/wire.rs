@@ -22,8 +22,8 @@ pub struct WireRecords {
     spans: Vec<(Cursor, Range<usize>)>,
 }
 
-/// The bytes one record's JSON takes, about: what buffers are sized by.
-const RECORD_BYTES: usize = 320;
+/// The bytes one record's JSON takes, about: what buffers of records are sized by.
+pub const RECORD_BYTES: usize = 320;
 
 impl WireRecords {
     /// An empty page with room for `records` records.
