@@ -73,6 +73,10 @@ pub(crate) struct Conn {
     durability: Durability,
     /// The signature's lookups this connection read (used on the lookups' readers only).
     pub(crate) lookups: crate::lookups::LookupCache,
+    /// Replay records written in the open transaction and waiting for its commit (the requests
+    /// file's connection only, see `requests::join_group`). While it is set, the transaction is
+    /// left open on purpose.
+    pub(crate) replay_group: Option<crate::requests::Group>,
 }
 
 impl Conn {
@@ -122,10 +126,15 @@ impl Conn {
                 // Replay records commit with synchronous=NORMAL (see the crate docs).
                 db.pragma_update(None, "synchronous", "NORMAL")?;
                 db.pragma_update(None, "wal_autocheckpoint", crate::requests::AUTOCHECKPOINT)?;
-                return Ok(Conn { db, durability: Durability::Normal, lookups: Default::default() });
+                return Ok(Conn {
+                    db,
+                    durability: Durability::Normal,
+                    lookups: Default::default(),
+                    replay_group: None,
+                });
             }
         }
-        Ok(Conn { db, durability: Durability::Full, lookups: Default::default() })
+        Ok(Conn { db, durability: Durability::Full, lookups: Default::default(), replay_group: None })
     }
 
     /// Sets `PRAGMA synchronous` for the next transactions, if it is not set so already.
@@ -213,6 +222,8 @@ pub(crate) struct Stats {
     /// Reads started on the calling thread that ran out of their budget and were handed to a
     /// blocking thread (`Pool::try_inline`).
     pub(crate) inline_overruns: AtomicU64,
+    /// Commits of groups of replay records (`requests::commit_group`).
+    pub(crate) replay_commits: AtomicU64,
 }
 
 /// How many SQLite virtual-machine steps pass between two checks of an inline read's budget
@@ -446,11 +457,12 @@ impl Pool {
                 tracing::debug!(kind = ?self.kind, "SQLite operation interrupted");
             }
         }
-        if conn.db.is_autocommit() {
+        if conn.db.is_autocommit() || conn.replay_group.is_some() {
             self.idle().push(conn);
         } else {
-            // A transaction left open would poison the next operation; a fresh connection
-            // replaces this one when needed.
+            // A transaction left open by mistake would poison the next operation; a fresh
+            // connection replaces this one when needed. (A group of replay records keeps its
+            // transaction open until its commit, which the group's first request scheduled.)
             tracing::warn!(kind = ?self.kind, "dropping a SQLite connection left inside a transaction");
         }
         result.map_err(Fail::into_store)

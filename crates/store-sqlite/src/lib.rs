@@ -30,6 +30,8 @@
 //!   connection holds the file exclusively (no file locks per commit), opened at the first
 //!   replay record or, for a server, at start ([`SqliteOptions::hold_requests_file`]): a second
 //!   server on the same database is refused, administering it beside the server is not.
+//!   Requests that arrive together share one commit of their records (group commit); each is
+//!   answered after the commit that holds its record.
 //! - **Records as the wire writes them**: each event's get-view-logs record is kept as JSON
 //!   (`view_events.record`, written at insert), so a page is answered by copying each row's
 //!   record ([`viewlog_store::WireRecords`]). A page without a text filter reads on the calling
@@ -257,6 +259,12 @@ impl SqliteStore {
     /// a blocking thread (see [`SqliteOptions::inline_budget`]).
     pub fn inline_overruns(&self) -> u64 {
         self.inner.stats.inline_overruns.load(Ordering::Relaxed)
+    }
+
+    /// How many commits the replay records of signed requests took: requests that arrive
+    /// together share one (see `remember_request`).
+    pub fn replay_commits(&self) -> u64 {
+        self.inner.stats.replay_commits.load(Ordering::Relaxed)
     }
 
     /// How many operations were stopped while running because their future was dropped.
@@ -1224,14 +1232,29 @@ impl Store for SqliteStore {
         // In the requests file, with synchronous=NORMAL (see the crate docs): a replay record
         // lost to a power cut only re-opens the replay window of a request already answered.
         // One small insert on this process's own connection: on the calling thread (see
-        // `Pool::run_short`).
-        self.requests()
-            .await?
-            .run_short(move |conn, _| {
-                conn.set_durability(Durability::Normal)?;
-                conn::in_write_tx(&conn.db, |tx| requests::remember(tx, &access_key, &request_id, expires_at, now))
-            })
-            .await
+        // `Pool::run_short`), into the group of records the next commit takes (`requests.rs`).
+        let pool = self.requests().await?;
+        let joined = pool
+            .run_short(move |conn, _| requests::join_group(conn, &access_key, &request_id, expires_at, now))
+            .await?;
+        if joined.leads {
+            let (pool, stats) = (Arc::clone(pool), Arc::clone(&self.inner.stats));
+            tokio::spawn(async move {
+                // Behind the tasks queued now: the requests among them join this group.
+                tokio::task::yield_now().await;
+                match pool.run_short(|conn, _| Ok(requests::commit_group(conn))).await {
+                    Ok(true) => {
+                        stats.replay_commits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    // Committed already, with a purge's chunk.
+                    Ok(false) => {}
+                    // The group's requests learn it from the group; this is the connection.
+                    Err(e) => tracing::warn!(error = %e, "committing replay records failed"),
+                }
+            });
+        }
+        requests::committed(joined.committed).await?;
+        Ok(joined.fresh)
     }
 
     async fn purge_requests(&self, now: UnixTime) -> StoreResult<u64> {
@@ -1242,10 +1265,19 @@ impl Store for SqliteStore {
         let mut after: Option<Vec<u8>> = None;
         loop {
             let from = after.take();
-            let (n, last) = Self::write_on(self.requests().await?, Durability::Normal, move |tx, _| {
-                requests::purge_chunk(tx, now, from.as_deref())
-            })
-            .await?;
+            let stats = Arc::clone(&self.inner.stats);
+            let (n, last) = self
+                .requests()
+                .await?
+                .run(move |conn, _| {
+                    // Replay records written but not committed yet go first.
+                    if requests::commit_group(conn) {
+                        stats.replay_commits.fetch_add(1, Ordering::Relaxed);
+                    }
+                    conn.set_durability(Durability::Normal)?;
+                    conn::in_write_tx(&conn.db, |tx| requests::purge_chunk(tx, now, from.as_deref()))
+                })
+                .await?;
             purged += n;
             match last {
                 Some(last) => after = Some(last),

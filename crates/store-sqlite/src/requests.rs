@@ -23,14 +23,23 @@
 //! took a dozen `fcntl` calls, a sixth of the server's time under a page load once the pages
 //! themselves were cheap. One SQLite database is served by one server process (its rate limits
 //! live in memory too); a second server on the same file is refused when it opens the file.
+//!
+//! Records are committed in groups ([`join_group`], [`commit_group`]): a request inserts its
+//! record into the connection's open transaction (the first one to find none begins it and
+//! schedules its commit behind the requests already queued on the runtime) and is answered
+//! once that transaction has committed. Under load one commit serves every request that arrived
+//! meanwhile; a lone request waits for its own commit as before. A record that conflicts with
+//! one not committed yet is a replay all the same: the first request holds it.
 
 use std::path::{Path, PathBuf};
 
+use futures::channel::oneshot;
+use futures::future::{FutureExt, Shared};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::{Digest, Sha256};
-use viewlog_store::StoreError;
+use viewlog_store::{StoreError, StoreResult};
 
-use crate::conn::{in_write_tx, use_wal, Conn, ConnConfig, Kind};
+use crate::conn::{begin_write, commit, in_write_tx, roll_back_open, use_wal, Conn, ConnConfig, Durability, Kind};
 use crate::error::Fail;
 
 /// `PRAGMA application_id` of a requests file ("vwlr").
@@ -197,4 +206,113 @@ pub(crate) fn purge_chunk(tx: &Connection, now: i64, after: Option<&[u8]>) -> Re
         .prepare_cached("DELETE FROM replay_keys WHERE key > ?1 AND key <= ?2 AND expires_at < ?3")?
         .execute(params![after, last, now])?;
     Ok((purged as u64, Some(last)))
+}
+
+/// What waiting for a group's commit gives: `Err` with the reason if it did not commit.
+type GroupDone = Result<(), String>;
+
+/// The replay records of the requests connection's open transaction, not yet committed, and
+/// the requests waiting for that commit (`Conn::replay_group`).
+pub(crate) struct Group {
+    done: oneshot::Sender<GroupDone>,
+    committed: Committed,
+}
+
+/// Resolves when a group's transaction has committed (or failed to: every waiter is told).
+/// Should the group be dropped unfinished (its connection lost to a panic), it resolves as
+/// cancelled.
+pub(crate) type Committed = Shared<oneshot::Receiver<GroupDone>>;
+
+impl Group {
+    fn new() -> Group {
+        let (done, committed) = oneshot::channel();
+        Group { done, committed: committed.shared() }
+    }
+
+    fn finish(self, done: GroupDone) {
+        // No waiter left is no one to tell.
+        let _ = self.done.send(done);
+    }
+}
+
+/// A request's replay record, written into the open group.
+pub(crate) struct Joined {
+    /// `false` if the request id was seen (a replay).
+    pub(crate) fresh: bool,
+    /// Whether this request began the group, and so must schedule its [`commit_group`].
+    pub(crate) leads: bool,
+    /// The group's commit, which the request must wait for before it is answered.
+    pub(crate) committed: Committed,
+}
+
+/// Writes the replay record of `request_id` into the connection's open group, beginning one
+/// if there is none (see the module docs). The caller waits for [`Joined::committed`]; if
+/// [`Joined::leads`], it first schedules [`commit_group`]. On error the record is not written
+/// and no commit is owed.
+pub(crate) fn join_group(
+    conn: &mut Conn,
+    access_key: &str,
+    request_id: &str,
+    expires_at: i64,
+    now: i64,
+) -> Result<Joined, Fail> {
+    let leads = conn.db.is_autocommit();
+    if leads {
+        // A group whose transaction SQLite ended (an I/O error rolls a transaction back) is
+        // finished here: its records are gone, its requests fail.
+        finish_group(conn, Err("the replay records' transaction was rolled back".into()));
+        conn.set_durability(Durability::Normal)?;
+        begin_write(&conn.db)?;
+        conn.replay_group = Some(Group::new());
+    }
+    let written = remember(&conn.db, access_key, request_id, expires_at, now);
+    let committed = conn.replay_group.as_ref().map(|group| group.committed.clone());
+    match (written, committed) {
+        (Ok(fresh), Some(committed)) => Ok(Joined { fresh, leads, committed }),
+        (written, _) => {
+            if leads {
+                // Nobody else joined: the transaction this request began ends here.
+                let _ = commit_group(conn);
+            }
+            match written {
+                Ok(_) => Err(StoreError::Backend("the replay records' group was lost".into()).into()),
+                Err(fail) => Err(fail),
+            }
+        }
+    }
+}
+
+/// Commits the connection's open group, if any, and tells its requests how that went; `false`
+/// if there was none.
+pub(crate) fn commit_group(conn: &mut Conn) -> bool {
+    if conn.replay_group.is_none() {
+        return false;
+    }
+    let done = if conn.db.is_autocommit() {
+        Err("the replay records' transaction was rolled back".to_owned())
+    } else {
+        commit(&conn.db).map_err(|fail| fail.into_store().to_string())
+    };
+    if done.is_err() {
+        roll_back_open(&conn.db);
+    }
+    finish_group(conn, done);
+    true
+}
+
+fn finish_group(conn: &mut Conn, done: GroupDone) {
+    if let Some(group) = conn.replay_group.take() {
+        group.finish(done);
+    }
+}
+
+/// Waits for a group's commit.
+pub(crate) async fn committed(group: Committed) -> StoreResult<()> {
+    match group.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(reason)) => Err(StoreError::Backend(format!("recording the request id failed: {reason}").into())),
+        Err(oneshot::Canceled) => {
+            Err(StoreError::Backend("recording the request id failed: its transaction was abandoned".into()))
+        }
+    }
 }

@@ -241,6 +241,40 @@ async fn a_second_server_cannot_hold_the_requests_file() {
     assert!(!second.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("records survive"));
 }
 
+/// Requests that arrive together write their replay records into one transaction and are
+/// answered once it has committed: one commit for all of them, a request id repeated among them
+/// is a replay all the same, and every record is in the file when the requests are answered.
+#[tokio::test]
+async fn replay_records_of_requests_arriving_together_share_one_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("viewlog.db");
+    let store = SqliteStore::open(&path, held()).await.expect("open");
+    const NOW: i64 = 1_700_000_000;
+    let ids: Vec<String> = (0..50).map(|i| format!("req-{i}")).chain(["req-7".to_owned()]).collect();
+    let fresh = futures::future::join_all(ids.iter().map(|id| store.remember_request("AK", id, NOW + 60, NOW))).await;
+    let fresh: Vec<bool> = fresh.into_iter().map(|f| f.expect("remember")).collect();
+    assert!(fresh[..50].iter().all(|f| *f), "{fresh:?}");
+    assert!(!fresh[50], "the second req-7 is a replay of the first, not committed yet when it came");
+    assert_eq!(store.replay_commits(), 1);
+
+    // One after another, each waits for its own commit.
+    assert!(store.remember_request("AK", "req-50", NOW + 60, NOW).await.expect("remember"));
+    assert!(store.remember_request("AK", "req-51", NOW + 60, NOW).await.expect("remember"));
+    assert_eq!(store.replay_commits(), 3);
+
+    // A purge commits an open group before its own chunks.
+    let (late, purged) =
+        tokio::join!(store.remember_request("AK", "req-52", NOW + 60, NOW), store.purge_requests(NOW + 61));
+    assert!(late.expect("remember"));
+    assert_eq!(purged.expect("purge"), 53, "every record, the late one included, was committed and purged");
+    assert_eq!(store.replay_commits(), 4);
+    assert!(store.remember_request("AK", "req-0", NOW + 60, NOW).await.expect("fresh again after the purge"));
+    drop(store);
+
+    let again = SqliteStore::open(&path, held()).await.expect("reopen");
+    assert!(!again.remember_request("AK", "req-0", NOW + 60, NOW).await.expect("committed before it was answered"));
+}
+
 /// A database of schema version 4 kept its replay records itself: opening it moves them to the
 /// requests file (a replay stays a replay) and drops them from the database.
 #[tokio::test]
