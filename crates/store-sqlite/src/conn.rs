@@ -354,12 +354,22 @@ impl Pool {
         T: Send + 'static,
         F: FnOnce(&mut Conn, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
     {
+        self.run_on_blocking_thread(f, true).await
+    }
+
+    /// [`Pool::run`], interrupting `f` if the returned future is dropped only if `interruptible`
+    /// (otherwise `f` runs to its end and its result is dropped).
+    async fn run_on_blocking_thread<T, F>(self: &Arc<Self>, f: F, interruptible: bool) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
+    {
         let permit = Arc::clone(&self.permits)
             .acquire_owned()
             .await
             .map_err(|_| StoreError::Backend("the connection pool is closed".into()))?;
         let cancel = Arc::new(Cancel::default());
-        let _guard = CancelOnDrop(Arc::clone(&cancel));
+        let _guard = interruptible.then(|| CancelOnDrop(Arc::clone(&cancel)));
         let pool = Arc::clone(self);
         let task = tokio::task::spawn_blocking(move || {
             let result = pool.run_blocking(&cancel, f);
@@ -378,6 +388,10 @@ impl Pool {
     /// their wake-ups. What `f` may wait for must be short too: a reader never waits for a
     /// lock in WAL mode, and the requests file's one connection holds its file exclusively.
     /// Work whose length is not known beforehand uses [`Pool::try_inline`].
+    ///
+    /// `f` is never interrupted, on a blocking thread either: it is short, and an interrupted
+    /// write would roll back the whole transaction it joined (SQLite ends an explicit
+    /// transaction whose statement was interrupted), a group of replay records included.
     pub(crate) async fn run_short<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
     where
         T: Send + 'static,
@@ -391,7 +405,7 @@ impl Pool {
                 drop(permit);
                 result
             }
-            Err(_) => self.run(f).await,
+            Err(_) => self.run_on_blocking_thread(f, false).await,
         }
     }
 

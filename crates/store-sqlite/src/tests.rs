@@ -84,6 +84,44 @@ async fn short_operations_run_on_the_calling_thread_while_a_connection_is_free()
     assert_eq!(busy.await.expect("join").expect("busy"), 1);
 }
 
+/// A short operation that had to wait for a blocking thread runs to its end even if its caller
+/// goes away while its statement runs: an interrupted write would roll back the whole
+/// transaction it joined (a group of replay records).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_operations_are_not_interrupted_when_their_caller_goes_away() {
+    use std::sync::atomic::AtomicBool;
+    let (store, _dir) = store(1).await;
+    let busy = hold_a_reader(&store, Duration::from_millis(50)).await;
+    let release = Arc::new(AtomicBool::new(false));
+    let released = Arc::clone(&release);
+    let short = store.inner.readers.run_short(move |conn, _| {
+        // A statement that runs until the test lets it end (10 s at most).
+        conn.db.create_scalar_function("wait_for_release", 0, rusqlite::functions::FunctionFlags::SQLITE_UTF8, {
+            let released = Arc::clone(&released);
+            move |_| {
+                let waiting = Instant::now();
+                while !released.load(Ordering::SeqCst) && waiting.elapsed() < Duration::from_secs(10) {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                Ok(1i64)
+            }
+        })?;
+        // The loop after the wait is where an interrupt would land.
+        let loop_after_wait =
+            "WITH RECURSIVE c(x) AS (SELECT wait_for_release() UNION ALL SELECT x + 1 FROM c WHERE x < 1000) \
+             SELECT max(x) FROM c";
+        Ok(conn.db.query_row(loop_after_wait, [], |r| r.get::<_, i64>(0))?)
+    });
+    // It starts once the reader is free (after 50 ms) and is dropped while its statement runs.
+    assert!(tokio::time::timeout(Duration::from_millis(300), short).await.is_err(), "still running");
+    release.store(true, Ordering::SeqCst);
+    assert_eq!(busy.await.expect("join").expect("busy"), 1);
+    // The next operation on the reader runs after the dropped one has finished.
+    let two = store.read_for_test(|db| db.query_row("SELECT 2", [], |r| r.get::<_, i64>(0))).await;
+    assert_eq!(two.expect("the reader works"), 2);
+    assert_eq!(store.interrupted_operations(), 0, "the dropped operation ran to its end");
+}
+
 /// The signature's lookups have connections of their own: queries holding every reader do
 /// not hold them up.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
