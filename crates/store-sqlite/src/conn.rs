@@ -5,7 +5,9 @@
 //! waits. If the waiting future is dropped (a deadline passed, the client went away), a drop
 //! guard interrupts the running statement through the connection's [`InterruptHandle`]; the
 //! interrupted statement fails with `SQLITE_INTERRUPT`, which becomes
-//! [`StoreError::Interrupted`].
+//! [`StoreError::Interrupted`]. Operations of a few microseconds ([`Pool::run_short`], run on
+//! the calling thread when a connection is free) and short writes that must not be undone
+//! halfway ([`Pool::run_to_end`]) are never interrupted: once started they run to their end.
 //!
 //! An interrupt must never reach a *later* statement run for another operation on the same
 //! connection. The guard and the blocking side share a [`Cancel`] whose interrupt handle is set
@@ -357,6 +359,17 @@ impl Pool {
         self.run_on_blocking_thread(f, true).await
     }
 
+    /// Like [`Pool::run`], except that dropping the returned future does not interrupt `f` once
+    /// it has started: it runs to its end and its result is dropped. For short writes that must
+    /// not be undone halfway (an interrupted statement rolls back the whole transaction).
+    pub(crate) async fn run_to_end<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Conn, &Ctx<'_>) -> Result<T, Fail> + Send + 'static,
+    {
+        self.run_on_blocking_thread(f, false).await
+    }
+
     /// [`Pool::run`], interrupting `f` if the returned future is dropped only if `interruptible`
     /// (otherwise `f` runs to its end and its result is dropped).
     async fn run_on_blocking_thread<T, F>(self: &Arc<Self>, f: F, interruptible: bool) -> StoreResult<T>
@@ -405,7 +418,7 @@ impl Pool {
                 drop(permit);
                 result
             }
-            Err(_) => self.run_on_blocking_thread(f, false).await,
+            Err(_) => self.run_to_end(f).await,
         }
     }
 

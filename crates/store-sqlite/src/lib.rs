@@ -16,6 +16,9 @@
 //!   interrupts its running statement (`sqlite3_interrupt`); the operation ends with
 //!   [`StoreError::Interrupted`] and its transaction is rolled back. The interrupt is disarmed
 //!   before the connection is returned to its pool, so it can never reach a later operation.
+//!   The operations of a few microseconds (the signature's lookups, the replay record's insert)
+//!   and the purge of replay records run to their end instead: an interrupted insert would roll
+//!   back the group of other requests' records it joined.
 //! - **Durability.** Events and administrative writes commit with `PRAGMA synchronous=FULL`
 //!   (in WAL mode: the log is synced at every commit, so an `Ok` survives a power loss).
 //!   Replay records commit with `synchronous=NORMAL`: losing the last few to a power cut
@@ -340,6 +343,34 @@ impl SqliteStore {
         F: FnOnce(&rusqlite::Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         self.read(move |db, _| Ok(f(db)?)).await
+    }
+}
+
+// ----- replay records -----
+
+/// Schedules the commit of the requests connection's open group of replay records (see
+/// `requests.rs`) on the runtime, behind the tasks queued on it now: the requests among them
+/// join the group first. (On a runtime with several workers another worker may run it sooner:
+/// smaller groups, the same answers.)
+fn schedule_replay_commit(pool: Arc<Pool>, stats: Arc<Stats>) {
+    tokio::spawn(async move {
+        tokio::task::yield_now().await;
+        let committed = pool.run_short(move |conn, _| {
+            commit_replay_group(conn, &stats);
+            Ok(())
+        });
+        if let Err(e) = committed.await {
+            // The group's requests learn it from the group; this is about the connection.
+            tracing::warn!(error = %e, "committing replay records failed");
+        }
+    });
+}
+
+/// Commits the open group of replay records, if any (a purge may have committed it already),
+/// and counts the commit.
+fn commit_replay_group(conn: &mut Conn, stats: &Stats) {
+    if requests::commit_group(conn) {
+        stats.replay_commits.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -1234,25 +1265,19 @@ impl Store for SqliteStore {
         // One small insert on this process's own connection: on the calling thread (see
         // `Pool::run_short`), into the group of records the next commit takes (`requests.rs`).
         let pool = self.requests().await?;
+        let (committer, stats) = (Arc::clone(pool), Arc::clone(&self.inner.stats));
         let joined = pool
-            .run_short(move |conn, _| requests::join_group(conn, &access_key, &request_id, expires_at, now))
-            .await?;
-        if joined.leads {
-            let (pool, stats) = (Arc::clone(pool), Arc::clone(&self.inner.stats));
-            tokio::spawn(async move {
-                // Behind the tasks queued now: the requests among them join this group.
-                tokio::task::yield_now().await;
-                match pool.run_short(|conn, _| Ok(requests::commit_group(conn))).await {
-                    Ok(true) => {
-                        stats.replay_commits.fetch_add(1, Ordering::Relaxed);
-                    }
-                    // Committed already, with a purge's chunk.
-                    Ok(false) => {}
-                    // The group's requests learn it from the group; this is the connection.
-                    Err(e) => tracing::warn!(error = %e, "committing replay records failed"),
+            .run_short(move |conn, _| {
+                let joined = requests::join_group(conn, &access_key, &request_id, expires_at, now)?;
+                // Scheduled here rather than by the caller once this returns: on a blocking
+                // thread this runs to its end even if the caller has gone away meanwhile, and a
+                // group nobody commits would hold up every request after it.
+                if joined.leads {
+                    schedule_replay_commit(committer, stats);
                 }
-            });
-        }
+                Ok(joined)
+            })
+            .await?;
         requests::committed(joined.committed).await?;
         Ok(joined.fresh)
     }
@@ -1266,14 +1291,14 @@ impl Store for SqliteStore {
         loop {
             let from = after.take();
             let stats = Arc::clone(&self.inner.stats);
+            // Not interrupted if the purge goes away (see `Pool::run_to_end`): it commits the
+            // replay records of other requests first.
             let (n, last) = self
                 .requests()
                 .await?
-                .run(move |conn, _| {
+                .run_to_end(move |conn, _| {
                     // Replay records written but not committed yet go first.
-                    if requests::commit_group(conn) {
-                        stats.replay_commits.fetch_add(1, Ordering::Relaxed);
-                    }
+                    commit_replay_group(conn, &stats);
                     conn.set_durability(Durability::Normal)?;
                     conn::in_write_tx(&conn.db, |tx| requests::purge_chunk(tx, now, from.as_deref()))
                 })

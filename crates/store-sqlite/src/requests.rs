@@ -11,10 +11,10 @@
 //! the file only forgets which recent requests were seen.
 //!
 //! A record is a 16-byte key (the first bytes of SHA-256 over the access key and the request
-//! id) and its expiry, in a table without a second index, in 1 KiB pages: a request's commit
-//! writes one small page to the log (the first layout, the two strings under a primary key and
-//! an index on the expiry, wrote two 4 KiB pages, some 17 KiB of disk writes per request with
-//! its checkpoints). Expired records are purged by walking the keys in chunks, one short
+//! id) and its expiry, in a table without a second index, in 1 KiB pages: a record changes one
+//! small page (the first layout, the two strings under a primary key and an index on the
+//! expiry, wrote two 4 KiB pages, some 17 KiB of disk writes per request with its
+//! checkpoints). Expired records are purged by walking the keys in chunks, one short
 //! transaction each ([`purge_chunk`]), so requests are never held up for long.
 //!
 //! The file is held by one connection in one process ([`open`]: `locking_mode=EXCLUSIVE`, set
@@ -26,10 +26,11 @@
 //!
 //! Records are committed in groups ([`join_group`], [`commit_group`]): a request inserts its
 //! record into the connection's open transaction (the first one to find none begins it and
-//! schedules its commit behind the requests already queued on the runtime) and is answered
+//! schedules its commit on the runtime, behind the tasks queued there then) and is answered
 //! once that transaction has committed. Under load one commit serves every request that arrived
 //! meanwhile; a lone request waits for its own commit as before. A record that conflicts with
-//! one not committed yet is a replay all the same: the first request holds it.
+//! one not committed yet is a replay all the same: the first request holds it. Should the
+//! commit fail, every request of the group fails with it; none was answered before.
 
 use std::path::{Path, PathBuf};
 

@@ -94,11 +94,16 @@ async fn short_operations_are_not_interrupted_when_their_caller_goes_away() {
     let busy = hold_a_reader(&store, Duration::from_millis(50)).await;
     let release = Arc::new(AtomicBool::new(false));
     let released = Arc::clone(&release);
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let started_tx = std::sync::Mutex::new(Some(started_tx));
     let short = store.inner.readers.run_short(move |conn, _| {
         // A statement that runs until the test lets it end (10 s at most).
         conn.db.create_scalar_function("wait_for_release", 0, rusqlite::functions::FunctionFlags::SQLITE_UTF8, {
             let released = Arc::clone(&released);
             move |_| {
+                if let Some(started) = started_tx.lock().ok().and_then(|mut tx| tx.take()) {
+                    let _ = started.send(());
+                }
                 let waiting = Instant::now();
                 while !released.load(Ordering::SeqCst) && waiting.elapsed() < Duration::from_secs(10) {
                     std::thread::sleep(Duration::from_millis(1));
@@ -113,7 +118,12 @@ async fn short_operations_are_not_interrupted_when_their_caller_goes_away() {
         Ok(conn.db.query_row(loop_after_wait, [], |r| r.get::<_, i64>(0))?)
     });
     // It starts once the reader is free (after 50 ms) and is dropped while its statement runs.
-    assert!(tokio::time::timeout(Duration::from_millis(300), short).await.is_err(), "still running");
+    let mut short = Box::pin(short);
+    tokio::select! {
+        _ = &mut short => panic!("it cannot end before it is released"),
+        started = started_rx => started.expect("its statement started"),
+    }
+    drop(short);
     release.store(true, Ordering::SeqCst);
     assert_eq!(busy.await.expect("join").expect("busy"), 1);
     // The next operation on the reader runs after the dropped one has finished.
@@ -311,6 +321,40 @@ async fn replay_records_of_requests_arriving_together_share_one_commit() {
 
     let again = SqliteStore::open(&path, held()).await.expect("reopen");
     assert!(!again.remember_request("AK", "req-0", NOW + 60, NOW).await.expect("committed before it was answered"));
+}
+
+/// A request that begins a group of replay records on a blocking thread (its connection was
+/// busy) and goes away before that returns still gets its group committed: otherwise every
+/// later request would join the open group and wait for a commit that never comes.
+#[tokio::test]
+async fn a_group_whose_first_request_went_away_is_committed() {
+    let (store, _dir) = store(1).await;
+    const NOW: i64 = 1_700_000_000;
+    let requests = Arc::clone(store.requests().await.expect("requests file"));
+    // Hold the requests file's one connection until released.
+    let (started_tx, started_rx) = tokio::sync::oneshot::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder = tokio::spawn(async move {
+        requests
+            .run(move |_, _| {
+                let _ = started_tx.send(());
+                let _ = release_rx.recv_timeout(Duration::from_secs(10));
+                Ok(())
+            })
+            .await
+    });
+    started_rx.await.expect("holding the connection");
+    let mut first = Box::pin(store.remember_request("AK", "first", NOW + 60, NOW));
+    assert!(futures::poll!(&mut first).is_pending(), "waits for the connection");
+    release_tx.send(()).expect("release");
+    holder.await.expect("join").expect("held");
+    // Now it takes the connection and hands its insert to a blocking thread, then goes away.
+    assert!(futures::poll!(&mut first).is_pending(), "its insert runs on a blocking thread");
+    drop(first);
+
+    let second = tokio::time::timeout(Duration::from_secs(5), store.remember_request("AK", "second", NOW + 60, NOW));
+    assert!(second.await.expect("answered, not stuck behind an open group").expect("remember"));
+    assert!(!store.remember_request("AK", "first", NOW + 60, NOW).await.expect("replay"), "its record was kept");
 }
 
 /// A database of schema version 4 kept its replay records itself: opening it moves them to the
