@@ -15,6 +15,9 @@ async fn store(readers: usize) -> (SqliteStore, tempfile::TempDir) {
     (store, dir)
 }
 
+/// The `now` replay records are judged against (any fixed time: the store uses the one given).
+const NOW: i64 = 1_700_000_000;
+
 /// Counts for minutes unless interrupted.
 const ENDLESS: &str =
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 100000000000) SELECT count(*) FROM c";
@@ -197,7 +200,6 @@ async fn replay_records_commit_with_normal_sync_and_events_with_full() {
         .await
         .expect("pragma");
     assert_eq!(autocheckpoint, requests::AUTOCHECKPOINT);
-    const NOW: i64 = 1_700_000_000;
     assert!(store.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("remember"));
     let account = store.create_account("acme", 0).await.expect("account").id;
     store.purge_requests(NOW).await.expect("purge");
@@ -218,7 +220,6 @@ async fn replay_records_leave_the_events_file_alone() {
     let (store, dir) = store(1).await;
     let account = store.create_account("acme", 0).await.expect("account").id;
     let before = events_file_version(&store).await;
-    const NOW: i64 = 1_700_000_000;
     for i in 0..5 {
         assert!(store.remember_request("AK", &format!("req-{i}"), NOW + 60, NOW).await.expect("remember"));
     }
@@ -244,7 +245,6 @@ async fn the_requests_file_is_opened_at_the_first_replay_record() {
     let account = store.create_account("acme", 0).await.expect("account").id;
     store.insert_events(account, &[event(1)]).await.expect("insert");
     assert!(!requests_file.exists(), "{} exists before any replay record", requests_file.display());
-    const NOW: i64 = 1_700_000_000;
     assert!(store.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("remember"));
     assert!(requests_file.exists());
     assert!(!store.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("replay"));
@@ -263,7 +263,6 @@ async fn a_second_server_cannot_hold_the_requests_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("viewlog.db");
     let first = SqliteStore::open(&path, held()).await.expect("first server");
-    const NOW: i64 = 1_700_000_000;
     assert!(first.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("remember"));
     let quick = SqliteOptions { busy_timeout: Duration::from_millis(50), ..held() };
     match SqliteStore::open(&path, quick.clone()).await {
@@ -297,7 +296,6 @@ async fn replay_records_of_requests_arriving_together_share_one_commit() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("viewlog.db");
     let store = SqliteStore::open(&path, held()).await.expect("open");
-    const NOW: i64 = 1_700_000_000;
     let ids: Vec<String> = (0..50).map(|i| format!("req-{i}")).chain(["req-7".to_owned()]).collect();
     let fresh = futures::future::join_all(ids.iter().map(|id| store.remember_request("AK", id, NOW + 60, NOW))).await;
     let fresh: Vec<bool> = fresh.into_iter().map(|f| f.expect("remember")).collect();
@@ -329,7 +327,6 @@ async fn replay_records_of_requests_arriving_together_share_one_commit() {
 #[tokio::test]
 async fn a_group_whose_first_request_went_away_is_committed() {
     let (store, _dir) = store(1).await;
-    const NOW: i64 = 1_700_000_000;
     let requests = Arc::clone(store.requests().await.expect("requests file"));
     // Hold the requests file's one connection until released.
     let (started_tx, started_rx) = tokio::sync::oneshot::channel();
@@ -378,7 +375,6 @@ async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
         .expect("version 4");
     }
     let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("migrate");
-    const NOW: i64 = 1_700_000_000;
     assert!(!store.remember_request("AK", "old-request", NOW + 60, NOW).await.expect("replay"));
     assert!(store.remember_request("AK", "new-request", NOW + 60, NOW).await.expect("new"));
     let left: i64 = store
@@ -415,7 +411,6 @@ async fn a_requests_file_of_the_first_layout_is_converted() {
         .expect("first layout");
     }
     let store = SqliteStore::open(&path, held()).await.expect("convert");
-    const NOW: i64 = 1_700_000_000;
     assert!(!store.remember_request("AK", "kept", NOW + 60, NOW).await.expect("replay"));
     assert!(store.remember_request("AK", "expired", NOW + 60, NOW).await.expect("expired: fresh"));
     assert!(!store.remember_request("AK", "expired", NOW + 60, NOW).await.expect("now a replay"));
@@ -434,7 +429,6 @@ async fn a_requests_file_of_the_first_layout_is_converted() {
 #[tokio::test]
 async fn purging_walks_every_chunk() {
     let (store, _dir) = store(1).await;
-    const NOW: i64 = 1_700_000_000;
     let n = requests::PURGE_CHUNK * 2 + 123;
     let expired = |i: usize| i.is_multiple_of(3);
     store
