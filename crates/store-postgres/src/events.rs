@@ -12,8 +12,7 @@ use crate::error::Fail;
 use crate::text;
 
 /// The columns [`read_event`] reads, in its order.
-const COLUMNS: &str = "seq, event_id, sender, recipient, viewer, source, subject, content_viewed, \
-     discovery_case, message_date, viewed, viewer_ip, message_id, action, case_id";
+const COLUMNS: &str = viewlog_store::event_columns!();
 
 /// Inserts the new events of a batch (first occurrences of ids the account does not hold), in
 /// batch order, numbered from `$2 + 1`. `$1` is the account; `$3`… are the columns as arrays.
@@ -378,25 +377,7 @@ pub(crate) async fn after(
 }
 
 fn read_event(row: &Row) -> Result<StoredEvent, tokio_postgres::Error> {
-    Ok(StoredEvent {
-        seq: row.try_get(0)?,
-        event: ViewEvent {
-            event_id: row.try_get(1)?,
-            from: row.try_get(2)?,
-            to: row.try_get(3)?,
-            viewer: row.try_get(4)?,
-            source: row.try_get(5)?,
-            subject: row.try_get(6)?,
-            content_viewed: row.try_get(7)?,
-            discovery_case: row.try_get(8)?,
-            message_date: row.try_get(9)?,
-            viewed: row.try_get(10)?,
-            viewer_ip: row.try_get(11)?,
-            message_id: row.try_get(12)?,
-            action: row.try_get(13)?,
-            case_id: row.try_get(14)?,
-        },
-    })
+    Ok(viewlog_store::stored_event_from_row!(row, try_get))
 }
 
 #[cfg(test)]

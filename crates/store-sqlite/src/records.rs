@@ -34,14 +34,7 @@ pub(crate) trait PageRows: Sized {
     fn reverse(&mut self);
 }
 
-/// The columns [`read_event`] reads, in its order (a literal, for `concat!`).
-macro_rules! event_columns {
-    () => {
-        "seq, event_id, sender, recipient, viewer, source, subject, content_viewed, discovery_case, \
-         message_date, viewed, viewer_ip, message_id, action, case_id"
-    };
-}
-pub(crate) use event_columns;
+pub(crate) use viewlog_store::event_columns;
 
 /// The condition that picks one event by primary key (`?1` account, `?2` viewed, `?3` seq).
 macro_rules! by_key {
@@ -112,25 +105,7 @@ impl PageRows for RecordRows {
 
 /// An event from the columns of `<Vec<StoredEvent> as PageRows>::COLUMNS`.
 pub(crate) fn read_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
-    Ok(StoredEvent {
-        seq: row.get(0)?,
-        event: ViewEvent {
-            event_id: row.get(1)?,
-            from: row.get(2)?,
-            to: row.get(3)?,
-            viewer: row.get(4)?,
-            source: row.get(5)?,
-            subject: row.get(6)?,
-            content_viewed: row.get(7)?,
-            discovery_case: row.get(8)?,
-            message_date: row.get(9)?,
-            viewed: row.get(10)?,
-            viewer_ip: row.get(11)?,
-            message_id: row.get(12)?,
-            action: row.get(13)?,
-            case_id: row.get(14)?,
-        },
-    })
+    Ok(viewlog_store::stored_event_from_row!(row, get))
 }
 
 /// The SQL function migration 7 fills `record` with: the record of the row's columns.

@@ -3,7 +3,7 @@
 //! This crate holds what is stored ([`model`]), what can go wrong ([`StoreError`]) and the one
 //! trait every backend implements ([`Store`]); it has no driver code. Backends live in their own
 //! crates (`viewlog-store-sqlite`, …), each with its own migrations, and each runs the shared
-//! [`conformance`] suite (feature `conformance`).
+//! `conformance` suite (the module of the feature `conformance`).
 //!
 //! Callers hold a `Store` only after their permission check: the HTTP server's handlers never
 //! see one before the request's signature and permission were verified.

@@ -269,6 +269,45 @@ pub struct StoredEvent {
     pub event: ViewEvent,
 }
 
+/// The `view_events` columns a backend reads a [`StoredEvent`] from, in the order
+/// [`stored_event_from_row!`](crate::stored_event_from_row) reads them (a literal, usable in `concat!`). Both backends name
+/// their columns alike.
+#[macro_export]
+macro_rules! event_columns {
+    () => {
+        "seq, event_id, sender, recipient, viewer, source, subject, content_viewed, discovery_case, \
+         message_date, viewed, viewer_ip, message_id, action, case_id"
+    };
+}
+
+/// A [`StoredEvent`] from a row of [`event_columns!`](crate::event_columns), read with the driver's fallible getter
+/// by column index (`get` for rusqlite, `try_get` for tokio-postgres); each read error returns
+/// from the calling function with `?`.
+#[macro_export]
+macro_rules! stored_event_from_row {
+    ($row:expr, $get:ident) => {
+        $crate::StoredEvent {
+            seq: $row.$get(0)?,
+            event: $crate::ViewEvent {
+                event_id: $row.$get(1)?,
+                from: $row.$get(2)?,
+                to: $row.$get(3)?,
+                viewer: $row.$get(4)?,
+                source: $row.$get(5)?,
+                subject: $row.$get(6)?,
+                content_viewed: $row.$get(7)?,
+                discovery_case: $row.$get(8)?,
+                message_date: $row.$get(9)?,
+                viewed: $row.$get(10)?,
+                viewer_ip: $row.$get(11)?,
+                message_id: $row.$get(12)?,
+                action: $row.$get(13)?,
+                case_id: $row.$get(14)?,
+            },
+        }
+    };
+}
+
 /// What an ingest did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InsertOutcome {
