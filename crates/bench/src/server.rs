@@ -91,7 +91,8 @@ impl Server {
         self.child.id()
     }
 
-    fn stop(&mut self) {
+    /// Stops the server (SIGTERM, then SIGKILL after 10 s); nothing if it has stopped already.
+    pub fn stop(&mut self) {
         if matches!(self.child.try_wait(), Ok(Some(_))) {
             return;
         }

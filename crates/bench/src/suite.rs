@@ -844,7 +844,7 @@ pub async fn run(cfg: &Config, datasets: &[(PathBuf, SeedInfo)], import_file: &P
     std::fs::create_dir_all(&cfg.work_dir)?;
     let started = Instant::now();
     let (main_db, main_info) = datasets.first().context("no dataset")?;
-    let (main, rare) = Dataset::start(cfg, main_db, main_info, None).await?;
+    let (mut main, rare) = Dataset::start(cfg, main_db, main_info, None).await?;
     let mut others = Vec::new();
     for (db, info) in &datasets[1..] {
         others.push(Dataset::start(cfg, db, info, Some((COMMON_TERM, &rare))).await?.0);
@@ -870,6 +870,13 @@ pub async fn run(cfg: &Config, datasets: &[(PathBuf, SeedInfo)], import_file: &P
                 s.fail(run, &main.key(&times.key("record-views events/s")), format!("{e:#}"));
             }
         }
+    }
+    // The servers are not used by the import runs; stopped, the compaction each runs in the
+    // background (of the days the ingest runs wrote, minutes later) cannot share CPU 0 with an
+    // import.
+    main.server.stop();
+    for ds in &mut others {
+        ds.server.stop();
     }
     let import_key = format!("import {} events/s", label(cfg.import_events));
     let import_one_cpu = format!("{import_key} on CPU {SERVER_CPU}");

@@ -28,7 +28,8 @@ impl<S: Store> BoundServer<S> {
     }
 
     /// Serves until `shutdown` completes, then lets in-flight requests finish (up to the
-    /// configured grace period). Expired replay records are purged every minute meanwhile.
+    /// configured grace period). Meanwhile, every minute, expired replay records are purged and
+    /// settled storage is compacted ([`viewlog_core::Service::compact_settled`]).
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let grace = self.state.config.shutdown_grace;
         let state = self.state.clone();
@@ -40,6 +41,11 @@ impl<S: Store> BoundServer<S> {
                     Ok(n) if n > 0 => tracing::debug!(purged = n, "expired request ids purged"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purging expired request ids failed"),
+                }
+                match state.service.compact_settled(viewlog_core::now()).await {
+                    Ok(n) if n > 0 => tracing::debug!(compacted = n, "settled storage compacted"),
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(error = %e, "compacting settled storage failed"),
                 }
             }
         });

@@ -1003,6 +1003,11 @@ impl Store for PostgresStore {
         })
     }
 
+    /// Nothing to tidy: PostgreSQL's own indexes are kept by PostgreSQL (autovacuum).
+    async fn compact(&self, _settled_before: UnixTime) -> StoreResult<u64> {
+        Ok(0)
+    }
+
     async fn take_rate_token(&self, key: &RateKey, policy: RatePolicy, now_ms: i64) -> StoreResult<RateDecision> {
         let key = rate::key_text(key);
         let capacity = policy.capacity as f64;

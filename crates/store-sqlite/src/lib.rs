@@ -1311,6 +1311,21 @@ impl Store for SqliteStore {
         }
     }
 
+    /// Merges the segments of each day of the text index that holds several and took none
+    /// since `settled_before` into one (`segments::settle_day`): one write transaction per
+    /// day, so that ingest never waits for more than one day's merge. Returns the days merged.
+    async fn compact(&self, settled_before: UnixTime) -> StoreResult<u64> {
+        let days = self.read(move |db, _| segments::unsettled_days(db, settled_before)).await?;
+        let mut merged = 0;
+        for (account, day) in days {
+            // Merging adds no data: a merge lost to a power cut leaves the segments it merged.
+            if self.write(Durability::Normal, move |tx, _| segments::settle_day(tx, account, day)).await? {
+                merged += 1;
+            }
+        }
+        Ok(merged)
+    }
+
     /// Takes a token from an in-memory bucket. One SQLite file is served by one server process,
     /// so the buckets of this process are all the buckets there are; they are not persisted (a
     /// restart refills them) and their number is bounded by [`SqliteOptions::max_rate_buckets`].

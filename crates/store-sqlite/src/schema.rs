@@ -227,6 +227,19 @@ CREATE TABLE event_days (
 -- it instead of reading and escaping the fields again. Never empty once migration 7 is done.
 ALTER TABLE view_events ADD COLUMN record TEXT NOT NULL DEFAULT '';
 "#,
+    // 8: when each day of the text index last took a segment, so that days ingest has left
+    // alone get their segments merged into one (segments.rs, "settled days").
+    r#"
+-- When an insert last added a segment to each day of an account's text index (segments.rs). A
+-- day not written since a cutoff is settled: SqliteStore::compact merges its segments into one.
+CREATE TABLE text_days (
+    account_id  INTEGER NOT NULL,
+    day         INTEGER NOT NULL,
+    written_at  INTEGER NOT NULL,
+    PRIMARY KEY (account_id, day)
+) STRICT, WITHOUT ROWID;
+INSERT INTO text_days (account_id, day, written_at) SELECT DISTINCT account_id, day, 0 FROM text_index;
+"#,
 ];
 
 /// Migration 4: the text index with its term dictionary replaces migration 3's segments of text

@@ -56,6 +56,13 @@ pub(crate) fn day_of(t: i64) -> i64 {
     t.div_euclid(DAY)
 }
 
+/// The system clock in Unix seconds: when a day of the index was written (`text_days`).
+pub(crate) fn clock_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 /// The size tier of a segment of `n` events: `floor(log4(n))`.
 fn tier(n: i64) -> u32 {
     let n = n.max(1) as u64;
@@ -342,11 +349,17 @@ impl Builder {
         self.days.entry(day_of(viewed)).or_default().push(viewed, seq, fields)
     }
 
-    /// Writes the segments, then merges the touched days' segments where a tier is full.
-    pub(crate) fn write(self, tx: &Connection, ctx: &Ctx<'_>, account: i64) -> Result<(), Fail> {
+    /// Writes the segments, notes that their days were written at `now` (Unix seconds), then
+    /// merges the touched days' segments where a tier is full.
+    pub(crate) fn write(self, tx: &Connection, ctx: &Ctx<'_>, account: i64, now: i64) -> Result<(), Fail> {
         let days: Vec<i64> = self.days.keys().copied().collect();
         for (day, segment) in self.days {
             segment.insert(tx, account, day)?;
+            tx.prepare_cached(
+                "INSERT INTO text_days (account_id, day, written_at) VALUES (?1, ?2, ?3) \
+                 ON CONFLICT (account_id, day) DO UPDATE SET written_at = excluded.written_at",
+            )?
+            .execute(params![account, day, now])?;
         }
         for day in days {
             ctx.check()?;
@@ -389,13 +402,49 @@ fn compact(tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
         let Some(ids) = tiers.into_values().find(|ids| ids.len() >= FANOUT) else {
             return Ok(());
         };
-        let mut parts = Vec::with_capacity(ids.len());
-        for id in ids {
-            parts.extend(read_stored(tx, id)?);
-            tx.prepare_cached("DELETE FROM text_index WHERE id = ?1")?.execute([id])?;
-        }
-        merge(&parts)?.insert(tx, account, day)?;
+        replace_by_merge(tx, account, day, &ids)?;
     }
+}
+
+/// Replaces the segments `ids` of a day by one segment holding their events.
+fn replace_by_merge(tx: &Connection, account: i64, day: i64, ids: &[i64]) -> Result<(), Fail> {
+    let mut parts = Vec::with_capacity(ids.len());
+    for &id in ids {
+        parts.extend(read_stored(tx, id)?);
+        tx.prepare_cached("DELETE FROM text_index WHERE id = ?1")?.execute([id])?;
+    }
+    merge(&parts)?.insert(tx, account, day)
+}
+
+/// The days, as `(account, day)`, that hold more than one segment and took none since
+/// `written_before` (Unix seconds): settled days ingest has left alone, whose segments
+/// [`settle_day`] merges. Reads only `text_days` and the index of `text_index`.
+pub(crate) fn unsettled_days(db: &Connection, written_before: i64) -> Result<Vec<(i64, i64)>, Fail> {
+    let days = db
+        .prepare_cached(
+            "SELECT d.account_id, d.day FROM text_days d WHERE d.written_at < ?1 \
+             AND (SELECT count(*) FROM text_index t WHERE t.account_id = d.account_id AND t.day = d.day) > 1 \
+             ORDER BY d.account_id, d.day",
+        )?
+        .query_map([written_before], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(days)
+}
+
+/// Merges all of a day's segments into one, so that a search reads one dictionary and one
+/// row for the day instead of one per size tier; returns whether there were several. Tiers
+/// bound a day's segments while it takes new events; once it no longer does, one segment is
+/// cheaper to search and costs no more to keep.
+pub(crate) fn settle_day(tx: &Connection, account: i64, day: i64) -> Result<bool, Fail> {
+    let ids: Vec<i64> = tx
+        .prepare_cached("SELECT id FROM text_index WHERE account_id = ?1 AND day = ?2 ORDER BY id")?
+        .query_map(params![account, day], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    if ids.len() < 2 {
+        return Ok(false);
+    }
+    replace_by_merge(tx, account, day, &ids)?;
+    Ok(true)
 }
 
 /// Fills the index from the events already stored (migration 4), one segment per account and

@@ -370,6 +370,7 @@ async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
              INSERT INTO seen_requests VALUES ('AK', 'old-request', 1700000060);
              DROP TABLE event_days; -- migration 6's
              ALTER TABLE view_events DROP COLUMN record; -- migration 7's
+             DROP TABLE text_days; -- migration 8's
              PRAGMA user_version = 4;",
         )
         .expect("version 4");
@@ -706,6 +707,18 @@ async fn a_version_2_file_gets_hour_and_day_counts_and_a_text_index() {
         .expect("everything");
     all = stored.iter().map(|e| (e.event.viewed, e.seq, e.event.subject.clone(), e.event.viewer.clone())).collect();
     assert_eq!(all.len(), 700);
+    check(all.clone()).await;
+    // Migration 8 noted the migrated days as written long ago; compacting merges the days the
+    // new events split into several segments, and every answer stays the same.
+    assert_eq!(store.compact(0).await.expect("compact before everything"), 0);
+    assert!(store.compact(i64::MAX).await.expect("compact") > 0);
+    let days: i64 =
+        store.read_for_test(|db| db.query_row("SELECT count(*) FROM text_days", [], |r| r.get(0))).await.expect("days");
+    let segments: i64 = store
+        .read_for_test(|db| db.query_row("SELECT count(*) FROM text_index", [], |r| r.get(0)))
+        .await
+        .expect("segments");
+    assert_eq!(segments, days, "one segment per day");
     check(all).await;
 }
 
@@ -953,4 +966,70 @@ async fn a_stored_record_that_is_not_utf8_is_refused() {
     }
     // The events themselves still read.
     assert_eq!(store.first_page(account, &filter, 10).await.expect("events").events.len(), 5);
+}
+
+/// How many segments each day of the account's text index holds, by day.
+async fn segments_per_day(store: &SqliteStore) -> Vec<(i64, i64)> {
+    store
+        .read_for_test(|db| {
+            db.prepare("SELECT day, count(*) FROM text_index GROUP BY day ORDER BY day")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect()
+        })
+        .await
+        .expect("segments per day")
+}
+
+/// Every page of the account's events holding `text` over everything, newest first.
+async fn searched(store: &SqliteStore, account: viewlog_store::AccountId, text: &str) -> Vec<(i64, i64)> {
+    let filter = EventFilter { start: 0, end: i64::MAX, text: Some(text.into()), snapshot: i64::MAX };
+    let request = PageRequest { filter, cursor: None, direction: Direction::Older, limit: 100_000 };
+    store.page(account, &request).await.expect("page").iter().map(|e| (e.event.viewed, e.seq)).collect()
+}
+
+#[tokio::test]
+async fn settled_days_are_compacted_into_one_segment_each() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    // 3,000 events over two days, in batches of 50: many segments per day, in several size
+    // tiers.
+    let spread = |i: usize| ViewEvent { viewed: 1_600_000_000 + (i as i64 * 29) % 86_400, ..event(i) };
+    let events: Vec<ViewEvent> = (0..3_000).map(spread).collect();
+    for batch in events.chunks(50) {
+        store.insert_events(account, batch).await.expect("insert");
+    }
+    let before = segments_per_day(&store).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert!(before.iter().all(|&(_, n)| n > 1), "{before:?}");
+    let needles = ["subject", "number 12", "1729", "sender29", "@", "zzz"];
+    let mut found = Vec::new();
+    for needle in needles {
+        found.push(searched(&store, account, needle).await);
+    }
+    assert_eq!(found[0].len(), 3_000);
+    // Days written since the cutoff are left alone.
+    assert_eq!(store.compact(segments::clock_now() - 300).await.expect("compact"), 0);
+    assert_eq!(segments_per_day(&store).await, before);
+    // Days not written since are merged, one segment each, and every search finds the same.
+    assert_eq!(store.compact(i64::MAX).await.expect("compact"), 2);
+    let after = segments_per_day(&store).await;
+    assert_eq!(after, before.iter().map(|&(day, _)| (day, 1)).collect::<Vec<_>>());
+    for (needle, want) in needles.iter().zip(&found) {
+        assert_eq!(&searched(&store, account, needle).await, want, "{needle}");
+    }
+    assert_eq!(store.compact(i64::MAX).await.expect("compact again"), 0, "nothing left to merge");
+    // A later insert adds a segment to its day and marks the day written again.
+    let late: Vec<ViewEvent> = (3_000..3_010).map(|i| ViewEvent { viewed: 1_600_000_000, ..event(i) }).collect();
+    store.insert_events(account, &late).await.expect("late insert");
+    let written: Vec<i64> = store
+        .read_for_test(|db| {
+            db.prepare("SELECT written_at FROM text_days ORDER BY day")?.query_map([], |r| r.get(0))?.collect()
+        })
+        .await
+        .expect("written");
+    assert_eq!(written.len(), 2);
+    assert!(written.iter().all(|&w| w >= segments::clock_now() - 60), "{written:?}");
+    assert_eq!(segments_per_day(&store).await.iter().map(|&(_, n)| n).sum::<i64>(), 3);
+    assert_eq!(store.compact(i64::MAX).await.expect("compact the late day"), 1);
+    assert_eq!(searched(&store, account, "subject").await.len(), 3_010);
 }

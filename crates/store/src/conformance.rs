@@ -1075,7 +1075,8 @@ pub async fn count_agrees_with_paging<S: Store>(store: S) {
 /// Pages and counts, with and without text, agree with a plain reference filter over many
 /// events spread over many days and hours, ingested out of time order in batches of many sizes
 /// (so that stores keeping per-day or per-hour structures build and merge them), for ranges
-/// aligned to hours and not, and for the latest and an earlier snapshot.
+/// aligned to hours and not, and for the latest and an earlier snapshot; before and after
+/// [`Store::compact`].
 pub async fn search_and_count_agree_with_a_reference<S: Store>(store: S) {
     let a = new_account(&store, "a").await;
     let noise = new_account(&store, "noise").await;
@@ -1127,41 +1128,61 @@ pub async fn search_and_count_agree_with_a_reference<S: Store>(store: S) {
     ];
     let texts =
         [None, Some("åsa"), Some("ÖBERG@GLOBEX"), Some("1729"), Some("σωκ"), Some("e1"), Some("zzz"), Some(".")];
-    for (start, end) in ranges {
-        for text in texts {
-            for (snapshot, visible) in [(i64::MAX, inserted.len()), (mid, mid_len)] {
-                let filter = EventFilter { start, end, text: text.map(str::to_owned), snapshot };
-                let needle = text.map(str::to_lowercase).unwrap_or_default();
-                let mut expected: Vec<(i64, usize)> = inserted[..visible]
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, e)| e.viewed >= start && e.viewed <= end)
-                    .filter(|(_, e)| {
-                        [&e.viewer, &e.from, &e.to, &e.subject].iter().any(|f| f.to_lowercase().contains(&needle))
-                    })
-                    .map(|(i, e)| (e.viewed, i))
-                    .collect();
-                expected.sort_unstable_by(|x, y| y.cmp(x));
-                let expected: Vec<String> = expected.iter().map(|(_, i)| inserted[*i].event_id.clone()).collect();
-                let walked = walk_older(&store, a, &filter, 37).await.concat();
-                assert_eq!(ids(&walked), expected, "{filter:?}");
-                assert_eq!(count(&store, a, &filter).await, expected.len() as u64, "count of {filter:?}");
-                if snapshot == i64::MAX {
-                    // A query's start, in one read: the same count and the same first page.
-                    let first = store.first_page(a, &filter, 37).await.expect("first page");
-                    assert_eq!(first.total, expected.len() as u64, "first page total of {filter:?}");
-                    let n = expected.len().min(37);
-                    assert_eq!(ids(&first.events), expected[..n].to_vec(), "first page of {filter:?}");
-                }
-                // Back from the oldest record, reading Newer, gives the same records.
-                if let Some(oldest) = walked.last() {
-                    let newer = page(&store, a, &request(&filter, Some(cursor_of(oldest)), Direction::Newer, 37)).await;
-                    let n = newer.len();
+    // Searched as ingest left the store, then after compacting everything (which must change
+    // no answer).
+    for compacted in [false, true] {
+        if compacted {
+            store.compact(i64::MAX).await.expect("compact");
+        }
+        for (start, end) in ranges {
+            for text in texts {
+                for (snapshot, visible) in [(i64::MAX, inserted.len()), (mid, mid_len)] {
+                    let filter = EventFilter { start, end, text: text.map(str::to_owned), snapshot };
+                    let needle = text.map(str::to_lowercase).unwrap_or_default();
+                    let mut expected: Vec<(i64, usize)> = inserted[..visible]
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, e)| e.viewed >= start && e.viewed <= end)
+                        .filter(|(_, e)| {
+                            [&e.viewer, &e.from, &e.to, &e.subject].iter().any(|f| f.to_lowercase().contains(&needle))
+                        })
+                        .map(|(i, e)| (e.viewed, i))
+                        .collect();
+                    expected.sort_unstable_by(|x, y| y.cmp(x));
+                    let expected: Vec<String> = expected.iter().map(|(_, i)| inserted[*i].event_id.clone()).collect();
+                    let walked = walk_older(&store, a, &filter, 37).await.concat();
+                    assert_eq!(ids(&walked), expected, "{filter:?}, compacted {compacted}");
                     assert_eq!(
-                        ids(&newer),
-                        expected[expected.len() - 1 - n..expected.len() - 1].to_vec(),
-                        "{filter:?}"
+                        count(&store, a, &filter).await,
+                        expected.len() as u64,
+                        "count of {filter:?}, compacted {compacted}"
                     );
+                    if snapshot == i64::MAX {
+                        // A query's start, in one read: the same count and the same first page.
+                        let first = store.first_page(a, &filter, 37).await.expect("first page");
+                        assert_eq!(
+                            first.total,
+                            expected.len() as u64,
+                            "first page total of {filter:?}, compacted {compacted}"
+                        );
+                        let n = expected.len().min(37);
+                        assert_eq!(
+                            ids(&first.events),
+                            expected[..n].to_vec(),
+                            "first page of {filter:?}, compacted {compacted}"
+                        );
+                    }
+                    // Back from the oldest record, reading Newer, gives the same records.
+                    if let Some(oldest) = walked.last() {
+                        let newer =
+                            page(&store, a, &request(&filter, Some(cursor_of(oldest)), Direction::Newer, 37)).await;
+                        let n = newer.len();
+                        assert_eq!(
+                            ids(&newer),
+                            expected[expected.len() - 1 - n..expected.len() - 1].to_vec(),
+                            "{filter:?}, compacted {compacted}"
+                        );
+                    }
                 }
             }
         }
