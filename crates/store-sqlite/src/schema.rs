@@ -240,6 +240,11 @@ CREATE TABLE text_days (
 ) STRICT, WITHOUT ROWID;
 INSERT INTO text_days (account_id, day, written_at) SELECT DISTINCT account_id, day, 0 FROM text_index;
 "#,
+    // 9: each term of a text segment carries the key of its first event (segments.rs,
+    // `META_LEN`): rewritten by `segments::migration_widen_term_meta`, no change of tables.
+    r#"
+SELECT 1;
+"#,
 ];
 
 /// Migration 4: the text index with its term dictionary replaces migration 3's segments of text
@@ -279,6 +284,9 @@ fn after(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<(), Fail> {
     }
     if version == 7 {
         crate::records::migration_fill(tx)?;
+    }
+    if version == 9 {
+        crate::segments::migration_widen_term_meta(tx)?;
     }
     Ok(())
 }

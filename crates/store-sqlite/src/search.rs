@@ -23,7 +23,7 @@ use viewlog_store::{Direction, StoreError};
 
 use crate::conn::Ctx;
 use crate::error::Fail;
-use crate::segments::{day_of, for_each_term, read_i64, read_u32, DAY, FIELD_END, KEY_LEN};
+use crate::segments::{day_of, for_each_term, read_i64, read_u32, DAY, FIELD_END, KEY_LEN, META_LEN};
 
 /// Up to this many events of a segment, keys (and text) are read one by one; beyond, whole.
 const FEW: usize = 64;
@@ -162,7 +162,12 @@ impl Search<'_> {
                     }
                     let ranges = parts.term_ranges(head.id, &matched)?;
                     if count_only && ranges.len() == 1 {
-                        sink.counted(u64::from(ranges[0].1 - ranges[0].0));
+                        sink.counted(u64::from(ranges[0].to - ranges[0].from));
+                        continue;
+                    }
+                    if ranges.iter().all(|r| r.to - r.from == 1) {
+                        // Each matching term is held by one event, whose key term_meta holds.
+                        self.emit_firsts(&ranges, count_only, sink);
                         continue;
                     }
                     let ordinals = parts.union(head.id, &ranges, head.events)?;
@@ -191,6 +196,23 @@ impl Search<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Reports the events of terms each held by one event, from the keys `term_meta` gives them
+    /// (two terms of one event name it once).
+    fn emit_firsts(&self, ranges: &[TermRange], count_only: bool, sink: &mut impl Sink) {
+        let mut keys: Vec<(i64, i64)> = ranges.iter().map(|r| r.first).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        if count_only {
+            sink.counted(keys.len() as u64);
+            return;
+        }
+        for (viewed, seq) in keys {
+            if self.wanted(viewed, seq) {
+                sink.found(viewed, seq);
+            }
+        }
     }
 
     /// Reports the events at `ordinals` (ascending) that hold the needle (checked against their
@@ -340,6 +362,14 @@ fn intersect(a: &[u32], b: &[u32]) -> Vec<u32> {
     out
 }
 
+/// A term's postings within its segment (`from..to`, in postings) and its first event's
+/// `viewed` and `seq`.
+struct TermRange {
+    from: u32,
+    to: u32,
+    first: (i64, i64),
+}
+
 /// One big column of the segments, read through an incremental blob handle moved from row to
 /// row, or whole.
 struct Column<'c> {
@@ -429,36 +459,34 @@ impl<'c> Parts<'c> {
         }
     }
 
-    /// The postings range (`from..to`, in postings) of each term.
-    fn term_ranges(&mut self, id: i64, terms: &[u32]) -> Result<Vec<(u32, u32)>, Fail> {
+    /// The postings range and first event of each term.
+    fn term_ranges(&mut self, id: i64, terms: &[u32]) -> Result<Vec<TermRange>, Fail> {
         let mut out = Vec::with_capacity(terms.len());
         for &t in terms {
             let t = t as usize;
             self.scratch.clear();
-            let from = if t == 0 {
-                self.term_meta.read(self.db, id, 0, 4, &mut self.scratch)?;
-                0
-            } else {
-                self.term_meta.read(self.db, id, (t - 1) * 4, (t + 1) * 4, &mut self.scratch)?;
-                read_u32(&self.scratch, 0)
-            };
-            let to = read_u32(&self.scratch, self.scratch.len() - 4);
-            if to < from {
+            // The previous term's entry (for where this term's postings start), then this one's.
+            let start = t.saturating_sub(1) * META_LEN;
+            self.term_meta.read(self.db, id, start, (t + 1) * META_LEN, &mut self.scratch)?;
+            let this = &self.scratch[self.scratch.len() - META_LEN..];
+            let from = if t == 0 { 0 } else { read_u32(&self.scratch, 0) };
+            let to = read_u32(this, 0);
+            if to <= from {
                 return Err(corrupt());
             }
-            out.push((from, to));
+            out.push(TermRange { from, to, first: (read_i64(this, 4), read_i64(this, 12)) });
         }
         Ok(out)
     }
 
     /// The ordinals in any of the postings ranges, ascending, each once.
-    fn union(&mut self, id: i64, ranges: &[(u32, u32)], events: u32) -> Result<Vec<u32>, Fail> {
-        let total: usize = ranges.iter().map(|(a, b)| (b - a) as usize).sum();
+    fn union(&mut self, id: i64, ranges: &[TermRange], events: u32) -> Result<Vec<u32>, Fail> {
+        let total: usize = ranges.iter().map(|r| (r.to - r.from) as usize).sum();
         if ranges.len() > FEW {
             self.postings.load(self.db, id)?;
         }
         let mut ordinals = Vec::with_capacity(total);
-        for &(from, to) in ranges {
+        for &TermRange { from, to, .. } in ranges {
             self.scratch.clear();
             self.postings.read(self.db, id, from as usize * 4, to as usize * 4, &mut self.scratch)?;
             ordinals.extend(self.scratch.chunks_exact(4).map(|p| read_u32(p, 0)));

@@ -16,7 +16,10 @@
 //!
 //! - **terms**: the distinct terms, in byte order, each followed by `0xFF`, a byte no UTF-8 text
 //!   holds, so that a match of a term never spans two terms.
-//! - **term_meta**: for each term, the end of its postings (a count of postings, u32).
+//! - **term_meta**: for each term, [`META_LEN`] bytes: the end of its postings (a count of
+//!   postings, u32), then the `viewed` and `seq` (i64) of the first event holding it. Most words
+//!   of a day are held by one event (a number, a name): a search finds such a term's event here,
+//!   without walking on to its postings and its key (what Lucene's "pulsing" postings do).
 //! - **keys**: for each event, `viewed` (i64), `seq` (i64) and the offset just past its `0xFE`
 //!   in the body (u32), little-endian, [`KEY_LEN`] bytes.
 //! - **postings**: for each term in turn, the ordinals (u32, ascending, each once) of the events
@@ -44,6 +47,9 @@ use crate::error::Fail;
 pub(crate) const DAY: i64 = 86_400;
 /// Bytes per event in a segment's keys.
 pub(crate) const KEY_LEN: usize = 20;
+/// Bytes per term in a segment's `term_meta`: the end of its postings (u32), then its first
+/// event's `viewed` and `seq` (i64).
+pub(crate) const META_LEN: usize = 20;
 /// Separates the fields of an event in a segment's body; ends each term in its terms.
 pub(crate) const FIELD_END: u8 = 0xFF;
 /// Ends an event in a segment's body.
@@ -149,17 +155,16 @@ impl<'e> Terms<'e> {
         Ok(Some(&self.e.terms[self.at..self.at + len]))
     }
 
-    /// Moves past the next term (of length `len`), returning its postings.
-    fn take(&mut self, len: usize) -> Result<&'e [u8], Fail> {
-        let end = |i: usize| -> Result<usize, Fail> {
-            let m = self.e.term_meta.get(i * 4..i * 4 + 4).ok_or_else(corrupt)?;
-            Ok(read_u32(m, 0) as usize * 4)
-        };
-        let from = if self.index == 0 { 0 } else { end(self.index - 1)? };
-        let to = end(self.index)?;
+    /// Moves past the next term (of length `len`), returning its postings and its first
+    /// event's key (`viewed` and `seq`, as in `term_meta`).
+    fn take(&mut self, len: usize) -> Result<(&'e [u8], &'e [u8]), Fail> {
+        let meta = |i: usize| self.e.term_meta.get(i * META_LEN..(i + 1) * META_LEN).ok_or_else(corrupt);
+        let from = if self.index == 0 { 0 } else { read_u32(meta(self.index - 1)?, 0) as usize * 4 };
+        let this = meta(self.index)?;
+        let to = read_u32(this, 0) as usize * 4;
         self.at += len + 1;
         self.index += 1;
-        self.e.postings.get(from..to).ok_or_else(corrupt)
+        Ok((self.e.postings.get(from..to).ok_or_else(corrupt)?, &this[4..]))
     }
 }
 
@@ -174,7 +179,7 @@ pub(crate) fn merge(parts: &[Encoded]) -> Result<Encoded, Fail> {
     let mut out = Encoded::default();
     let mut bases = Vec::with_capacity(parts.len());
     for part in parts {
-        if part.keys.len() != part.events as usize * KEY_LEN || part.term_meta.len() % 4 != 0 {
+        if part.keys.len() != part.events as usize * KEY_LEN || part.term_meta.len() % META_LEN != 0 {
             return Err(corrupt());
         }
         bases.push(out.events);
@@ -203,9 +208,13 @@ pub(crate) fn merge(parts: &[Encoded]) -> Result<Encoded, Fail> {
         let Some(term) = least else { break };
         out.terms.extend_from_slice(term);
         out.terms.push(FIELD_END);
+        // The first event holding the term is in the first part that holds it.
+        let mut first: Option<&[u8]> = None;
         for (c, base) in cursors.iter_mut().zip(&bases) {
             if c.peek()? == Some(term) {
-                for p in c.take(term.len())?.chunks_exact(4) {
+                let (postings, key) = c.take(term.len())?;
+                first.get_or_insert(key);
+                for p in postings.chunks_exact(4) {
                     let ordinal = base.checked_add(read_u32(p, 0)).ok_or_else(too_big)?;
                     out.postings.extend_from_slice(&ordinal.to_le_bytes());
                     count = count.checked_add(1).ok_or_else(too_big)?;
@@ -213,8 +222,9 @@ pub(crate) fn merge(parts: &[Encoded]) -> Result<Encoded, Fail> {
             }
         }
         out.term_meta.extend_from_slice(&count.to_le_bytes());
+        out.term_meta.extend_from_slice(first.ok_or_else(corrupt)?);
     }
-    if cursors.iter().any(|c| c.index * 4 != c.e.term_meta.len()) {
+    if cursors.iter().any(|c| c.index * META_LEN != c.e.term_meta.len()) {
         return Err(corrupt());
     }
     Ok(out)
@@ -276,7 +286,7 @@ impl Segment {
             events: self.events,
             max_seq: self.max_seq,
             terms: Vec::with_capacity(terms.iter().map(|(t, _)| t.len() + 1).sum()),
-            term_meta: Vec::with_capacity(terms.len() * 4),
+            term_meta: Vec::with_capacity(terms.len() * META_LEN),
             keys: self.keys,
             postings: Vec::with_capacity(terms.iter().map(|(_, p)| p.len() * 4).sum()),
             body: self.body,
@@ -287,6 +297,8 @@ impl Segment {
             out.terms.push(FIELD_END);
             end = end.checked_add(u32::try_from(postings.len()).map_err(|_| too_big())?).ok_or_else(too_big)?;
             out.term_meta.extend_from_slice(&end.to_le_bytes());
+            let first = postings.first().map_or(0, |&o| o as usize * KEY_LEN);
+            out.term_meta.extend_from_slice(out.keys.get(first..first + 16).ok_or_else(corrupt)?);
             for p in postings {
                 out.postings.extend_from_slice(&p.to_le_bytes());
             }
@@ -447,6 +459,35 @@ pub(crate) fn settle_day(tx: &Connection, account: i64, day: i64) -> Result<bool
     Ok(true)
 }
 
+/// Migration 9: widens each segment's `term_meta` from the end of each term's postings (u32)
+/// to [`META_LEN`] bytes, adding the key of the term's first event. A segment already in the
+/// wide form (written by migration 4 with this code) is left as it is.
+pub(crate) fn migration_widen_term_meta(tx: &Connection) -> Result<(), Fail> {
+    let ids: Vec<i64> =
+        tx.prepare("SELECT id FROM text_index ORDER BY id")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    for id in ids {
+        let Some(e) = read_stored(tx, id)? else { continue };
+        let terms = memchr::memchr_iter(FIELD_END, &e.terms).count();
+        if e.term_meta.len() == terms * META_LEN {
+            continue;
+        }
+        if e.term_meta.len() != terms * 4 || e.keys.len() != e.events as usize * KEY_LEN {
+            return Err(corrupt());
+        }
+        let mut meta = Vec::with_capacity(terms * META_LEN);
+        let mut from = 0usize;
+        for end in e.term_meta.chunks_exact(4) {
+            let to = read_u32(end, 0) as usize;
+            let ordinal = read_u32(e.postings.get(from * 4..from * 4 + 4).ok_or_else(corrupt)?, 0) as usize;
+            meta.extend_from_slice(end);
+            meta.extend_from_slice(e.keys.get(ordinal * KEY_LEN..ordinal * KEY_LEN + 16).ok_or_else(corrupt)?);
+            from = to;
+        }
+        tx.prepare_cached("UPDATE text_index SET term_meta = ?2 WHERE id = ?1")?.execute(params![id, meta])?;
+    }
+    Ok(())
+}
+
 /// Fills the index from the events already stored (migration 4), one segment per account and
 /// day.
 pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
@@ -527,11 +568,40 @@ mod tests {
         let terms: Vec<&[u8]> = e.terms.split(|b| *b == FIELD_END).filter(|t| !t.is_empty()).collect();
         let names: Vec<&str> = terms.iter().map(|t| std::str::from_utf8(t).expect("utf-8")).collect();
         assert_eq!(names, ["a", "b", "c", "com", "d", "hello", "world", "x", "y", "z"]);
-        let ends: Vec<u32> = e.term_meta.chunks_exact(4).map(|m| read_u32(m, 0)).collect();
+        let ends: Vec<u32> = e.term_meta.chunks_exact(META_LEN).map(|m| read_u32(m, 0)).collect();
+        let firsts: Vec<(i64, i64)> =
+            e.term_meta.chunks_exact(META_LEN).map(|m| (read_i64(m, 4), read_i64(m, 12))).collect();
         let postings: Vec<u32> = e.postings.chunks_exact(4).map(|p| read_u32(p, 0)).collect();
         // a: both; b: 0; c: both; com: both; d: 1; hello: 0; world: 1; x: both; y: both; z: 1.
         assert_eq!(ends, [2, 3, 5, 7, 8, 9, 10, 12, 14, 15]);
         assert_eq!(postings, [0, 1, 0, 0, 1, 0, 1, 1, 0, 1, 0, 1, 0, 1, 1]);
+        // Each term's first event: (viewed, seq) of event 0 or, for d, world and z, event 1.
+        let (first, second) = ((10, 1), (20, 2));
+        assert_eq!(firsts, [first, first, first, first, second, first, second, first, first, second]);
+    }
+
+    #[test]
+    fn migration_9_widens_term_meta_as_encoding_does() {
+        let db = Connection::open_in_memory().expect("db");
+        db.execute_batch(crate::schema::TEXT_INDEX).expect("schema");
+        let mut s = Segment::default();
+        s.push(10, 1, ["a@x.com", "b@x.com", "c@y.com", "Hello hello"]).expect("push");
+        s.push(20, 2, ["a@x.com", "d@z.com", "c@y.com", "World"]).expect("push");
+        let wide = s.encode().expect("encode");
+        // The narrow form: the ends alone.
+        let narrow = Encoded {
+            term_meta: wide.term_meta.chunks_exact(META_LEN).flat_map(|m| m[..4].to_vec()).collect(),
+            ..wide.clone()
+        };
+        narrow.insert(&db, 1, 0).expect("narrow");
+        wide.insert(&db, 1, 1).expect("wide");
+        migration_widen_term_meta(&db).expect("widen");
+        for id in [1, 2] {
+            assert_eq!(read_stored(&db, id).expect("read"), Some(wide.clone()), "segment {id}");
+        }
+        // A term_meta of neither form is refused.
+        db.execute("UPDATE text_index SET term_meta = x'0100' WHERE id = 1", []).expect("damage");
+        assert!(migration_widen_term_meta(&db).is_err());
     }
 
     #[test]
