@@ -25,6 +25,7 @@ use rusqlite::{Connection, InterruptHandle, OpenFlags};
 use tokio::sync::Semaphore;
 use viewlog_store::{StoreError, StoreResult};
 
+use crate::dictionaries::Dictionaries;
 use crate::error::Fail;
 
 /// How much a commit on a connection must survive (`PRAGMA synchronous`).
@@ -57,6 +58,9 @@ pub(crate) struct ConnConfig {
     pub(crate) busy_timeout: Duration,
     /// The writer's page cache, KiB.
     pub(crate) writer_cache_kib: u32,
+    /// The text segments' dictionaries kept between searches, shared by the pools made from
+    /// this configuration's clones.
+    pub(crate) dictionaries: Arc<Dictionaries>,
 }
 
 /// How much of the file connections map into memory: 64 GiB, the compile-time maximum the
@@ -282,9 +286,15 @@ impl Drop for CancelOnDrop {
 /// What the blocking half of an operation can ask about its cancellation.
 pub(crate) struct Ctx<'a> {
     cancel: &'a Cancel,
+    dictionaries: &'a Dictionaries,
 }
 
 impl Ctx<'_> {
+    /// The cache of text segments' dictionaries the store's readers share.
+    pub(crate) fn dictionaries(&self) -> &Dictionaries {
+        self.dictionaries
+    }
+
     /// `Interrupted` if the operation's future has been dropped. Long multi-statement operations
     /// call it between statements, where SQLite's interrupt cannot reach.
     pub(crate) fn check(&self) -> Result<(), Fail> {
@@ -300,7 +310,8 @@ impl Ctx<'_> {
 #[cfg(test)]
 pub(crate) fn with_test_ctx<T>(f: impl FnOnce(&Ctx<'_>) -> T) -> T {
     let cancel = Cancel::default();
-    f(&Ctx { cancel: &cancel })
+    let dictionaries = Dictionaries::new(1 << 20);
+    f(&Ctx { cancel: &cancel, dictionaries: &dictionaries })
 }
 
 /// Switches `db` (`what`, for the error) to WAL mode; an error if it stays in another mode.
@@ -471,7 +482,7 @@ impl Pool {
         };
         let ran = cancel.arm(conn.db.get_interrupt_handle());
         let result = if ran {
-            f(&mut conn, &Ctx { cancel })
+            f(&mut conn, &Ctx { cancel, dictionaries: &self.config.dictionaries })
         } else {
             // Cancelled before it started: do nothing at all.
             Err(StoreError::Interrupted.into())

@@ -472,6 +472,7 @@ mod tests {
             path: dir.path().join("plan.db"),
             busy_timeout: std::time::Duration::from_secs(1),
             writer_cache_kib: 2048,
+            dictionaries: Default::default(),
         };
         let mut conn = crate::conn::Conn::open(&config, crate::conn::Kind::Writer).expect("open");
         crate::schema::migrate(&mut conn.db).expect("migrate");

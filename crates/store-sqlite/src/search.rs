@@ -12,16 +12,20 @@
 //!   checked against their text.
 //! - **No word at all** (`@`, ` - `): a substring search over the segments' text.
 //!
-//! A segment's small columns come with the query of the range's segments; its big ones (keys,
-//! postings, text) are read with SQLite's incremental blob I/O, only the parts a search needs:
-//! a rare term reads a few postings and keys, not the whole day.
+//! A segment's small columns come with the query of the range's segments, its dictionary from
+//! the cache the readers share ([`crate::dictionaries`]); its big columns (keys, postings, text)
+//! are read with SQLite's incremental blob I/O, only the parts a search needs: a rare term reads
+//! a few postings and keys, not the whole day, and a term held by one event none of them.
 
 use memchr::memmem::Finder;
 use rusqlite::blob::Blob;
 use rusqlite::{params, Connection, Row};
 use viewlog_store::{Direction, StoreError};
 
+use std::sync::Arc;
+
 use crate::conn::Ctx;
+use crate::dictionaries::SegmentKey;
 use crate::error::Fail;
 use crate::segments::{day_of, for_each_term, read_i64, read_u32, DAY, FIELD_END, KEY_LEN, META_LEN};
 
@@ -86,13 +90,26 @@ impl<'n> Plan<'n> {
     }
 }
 
-/// One segment as the range query returns it: its small columns.
+/// One segment as the range query returns it (its small columns), with its dictionary.
 struct Head<'r> {
     id: i64,
     events: u32,
     /// Every event of the segment is within the range and the snapshot, and there is no cursor.
     whole: bool,
     terms: &'r [u8],
+}
+
+/// The dictionary of a segment: from the cache, or read and cached.
+fn dictionary(db: &Connection, ctx: &Ctx<'_>, key: SegmentKey) -> Result<Arc<[u8]>, Fail> {
+    if let Some(terms) = ctx.dictionaries().get(&key) {
+        return Ok(terms);
+    }
+    let mut stmt = db.prepare_cached("SELECT terms FROM text_index WHERE id = ?1")?;
+    let mut rows = stmt.query([key.id])?;
+    let row = rows.next()?.ok_or_else(corrupt)?;
+    let terms: Arc<[u8]> = Arc::from(blob(row, 0)?);
+    ctx.dictionaries().put(key, Arc::clone(&terms));
+    Ok(terms)
 }
 
 impl Search<'_> {
@@ -144,14 +161,16 @@ impl Search<'_> {
                 keys_wanted = sink.wants_keys();
             }
             let max_seq: i64 = row.get(3)?;
+            let key = SegmentKey { id: row.get(0)?, account, day, events: row.get(2)?, max_seq };
+            let terms = dictionary(db, ctx, key)?;
             let head = Head {
-                id: row.get(0)?,
-                events: row.get(2)?,
+                id: key.id,
+                events: key.events,
                 whole: self.cursor.is_none()
                     && day * DAY >= self.start
                     && day * DAY + DAY - 1 <= self.end
                     && max_seq <= self.snapshot,
-                terms: blob(row, 4)?,
+                terms: &terms,
             };
             let count_only = head.whole && !keys_wanted;
             match &plan {
@@ -317,11 +336,11 @@ impl Search<'_> {
     }
 }
 
-/// The range's segments, newest day first.
-pub(crate) const RANGE_OLDER: &str = "SELECT id, day, events, max_seq, terms FROM text_index \
+/// The range's segments, newest day first (their dictionaries come from [`dictionary`]).
+pub(crate) const RANGE_OLDER: &str = "SELECT id, day, events, max_seq FROM text_index \
      WHERE account_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day DESC";
 /// The range's segments, oldest day first.
-pub(crate) const RANGE_NEWER: &str = "SELECT id, day, events, max_seq, terms FROM text_index \
+pub(crate) const RANGE_NEWER: &str = "SELECT id, day, events, max_seq FROM text_index \
      WHERE account_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day ASC";
 
 /// The indexes of the terms (each ended by `0xFF`) that contain `word`.
