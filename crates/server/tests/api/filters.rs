@@ -154,3 +154,34 @@ async fn records_carry_every_field_in_wire_form() {
         })
     );
 }
+
+/// Events stored a few at a time leave each day of the text index in several segments; the
+/// service compacts the days ingest has left alone for `SETTLED_AFTER` seconds (what the
+/// server does every minute), and every query answers as it did before.
+#[tokio::test]
+async fn compacting_settled_days_leaves_query_answers_as_they_were() {
+    use viewlog_core::vault::{MasterKey, Vault};
+    use viewlog_core::{CoreConfig, Service, SETTLED_AFTER};
+    let app = TestApp::spawn().await;
+    // 62 events over two days (44 and 18), stored one at a time.
+    for n in 0..62u64 {
+        let e = ViewEvent { subject: format!("invoice {} at {n}", n % 7), ..event(n, DAY + n as i64 * 2_000) };
+        app.insert(app.creds.account, &[e]).await;
+    }
+    let q = |text: &str| json!({"data": [{"query": text, "start": wire(DAY), "end": wire(DAY + 2 * 86_400 - 1)}]});
+    let texts = ["invoice 3", "at 1", "INVOICE", "t 5", "zzz"];
+    let mut before = Vec::new();
+    for text in texts {
+        let reply = app.view_logs(&q(text)).await.ok();
+        before.push((reply.subjects(), reply.total()));
+    }
+    assert_eq!(before[2].1, 62);
+    let service = Service::new(app.store.clone(), Vault::new(&MasterKey::generate()), CoreConfig::default());
+    let now = viewlog_core::now();
+    assert_eq!(service.compact_settled(now).await.expect("compact"), 0, "just written: not settled yet");
+    assert_eq!(service.compact_settled(now + SETTLED_AFTER + 1).await.expect("compact"), 2, "both days");
+    for (text, want) in texts.iter().zip(&before) {
+        let reply = app.view_logs(&q(text)).await.ok();
+        assert_eq!(&(reply.subjects(), reply.total()), want, "{text}");
+    }
+}
