@@ -79,8 +79,8 @@ impl<S: Store> Service<S> {
 }
 
 /// Seconds after its last write that storage counts as settled and is tidied
-/// ([`Service::compact_settled`]): long enough that a day still taking events is not rewritten
-/// again and again, short enough that searches after an ingest soon read the tidy form.
+/// ([`Service::compact_settled`]): long enough for a burst of ingest to be over before what it
+/// wrote is rewritten, short enough that searches after an ingest soon read the tidy form.
 pub const SETTLED_AFTER: i64 = 300;
 
 /// The current time in Unix seconds.

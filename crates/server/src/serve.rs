@@ -42,8 +42,16 @@ impl<S: Store> BoundServer<S> {
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "purging expired request ids failed"),
                 }
+            }
+        });
+        // Apart from the purge, which a long first pass (after an upgrade, say) must not hold up.
+        let state = self.state.clone();
+        let compact = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            loop {
+                tick.tick().await;
                 match state.service.compact_settled(viewlog_core::now()).await {
-                    Ok(n) if n > 0 => tracing::debug!(compacted = n, "settled storage compacted"),
+                    Ok(n) if n > 0 => tracing::info!(compacted = n, "settled storage compacted"),
                     Ok(_) => {}
                     Err(e) => tracing::warn!(error = %e, "compacting settled storage failed"),
                 }
@@ -69,6 +77,7 @@ impl<S: Store> BoundServer<S> {
             }
         };
         purge.abort();
+        compact.abort();
         result
     }
 }

@@ -4,13 +4,14 @@
 //! month of ten million events a year holds about 1 MB of them, which every search would copy
 //! out of SQLite's overflow pages again. A segment never changes once written (merging writes a
 //! new one and deletes the old), so its dictionary can be kept: the readers share one cache,
-//! bounded in bytes ([`crate::SqliteOptions::dictionary_cache_bytes`]). When an entry would not
-//! fit, the cache starts over: searches read recent months again and again, and a cleared cache
-//! refills from the next few.
+//! bounded in bytes ([`crate::SqliteOptions::dictionary_cache_bytes`]), which drops the least
+//! recently used dictionaries to make room.
 
+use std::hash::BuildHasherDefault;
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rustc_hash::FxHashMap;
+use hashlink::LinkedHashMap;
+use rustc_hash::FxHasher;
 
 /// What names a segment's dictionary. SQLite may give the id of a deleted row to a new one, so
 /// the id comes with the segment's account, day, size and highest seq: a segment that takes a
@@ -25,16 +26,18 @@ pub(crate) struct SegmentKey {
     pub(crate) max_seq: i64,
 }
 
-/// The shared cache of segment dictionaries (by default with a budget of 0: none kept).
+/// The shared cache of segment dictionaries. Its `Default` keeps none (a budget of 0); the
+/// store's has the budget of its options.
 #[derive(Debug, Default)]
 pub(crate) struct Dictionaries {
     budget: usize,
     cached: Mutex<Cached>,
 }
 
+/// The dictionaries, least recently used first, and their bytes.
 #[derive(Debug, Default)]
 struct Cached {
-    map: FxHashMap<SegmentKey, Arc<[u8]>>,
+    map: LinkedHashMap<SegmentKey, Arc<[u8]>, BuildHasherDefault<FxHasher>>,
     bytes: usize,
 }
 
@@ -49,27 +52,34 @@ impl Dictionaries {
         self.cached.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The cached dictionary of `key`, if any.
+    /// The cached dictionary of `key`, if any (now the most recently used).
     pub(crate) fn get(&self, key: &SegmentKey) -> Option<Arc<[u8]>> {
-        self.lock().map.get(key).cloned()
+        let mut cached = self.lock();
+        let terms = cached.map.get(key).cloned();
+        if terms.is_some() {
+            cached.map.to_back(key);
+        }
+        terms
     }
 
-    /// Keeps `terms` as the dictionary of `key`, starting over if it would not fit otherwise;
-    /// a dictionary bigger than the whole budget is not kept.
+    /// Keeps `terms` as the dictionary of `key`, dropping the least recently used ones until it
+    /// fits; a dictionary bigger than the whole budget is not kept.
     pub(crate) fn put(&self, key: SegmentKey, terms: Arc<[u8]>) {
         if terms.len() > self.budget {
             return;
         }
         let mut cached = self.lock();
-        if cached.bytes + terms.len() > self.budget {
-            cached.map.clear();
-            cached.bytes = 0;
-        }
-        let len = terms.len();
-        if let Some(old) = cached.map.insert(key, terms) {
+        if let Some(old) = cached.map.remove(&key) {
             cached.bytes -= old.len();
         }
-        cached.bytes += len;
+        while cached.bytes + terms.len() > self.budget {
+            match cached.map.pop_front() {
+                Some((_, old)) => cached.bytes -= old.len(),
+                None => break,
+            }
+        }
+        cached.bytes += terms.len();
+        cached.map.insert(key, terms);
     }
 
     /// The bytes of dictionaries held.
@@ -88,7 +98,7 @@ mod tests {
     }
 
     #[test]
-    fn keeps_what_fits_and_starts_over_when_full() {
+    fn keeps_what_fits_and_drops_the_least_recently_used() {
         let cache = Dictionaries::new(10);
         cache.put(key(1), Arc::from(&b"abcd"[..]));
         cache.put(key(2), Arc::from(&b"efgh"[..]));
@@ -99,15 +109,22 @@ mod tests {
         // Replacing an entry counts its bytes once.
         cache.put(key(2), Arc::from(&b"ef"[..]));
         assert_eq!(cache.bytes(), 6);
-        // What would overflow the budget clears the rest first.
+        // Room is made by dropping the least recently used: 1 was read after 2 was written,
+        // then 2 was written again, so 1 goes first.
         cache.put(key(3), Arc::from(&b"ijklmn"[..]));
-        assert_eq!(cache.bytes(), 6);
+        assert_eq!(cache.bytes(), 8);
         assert_eq!(cache.get(&key(1)), None);
+        assert_eq!(cache.get(&key(2)).as_deref(), Some(&b"ef"[..]));
         assert_eq!(cache.get(&key(3)).as_deref(), Some(&b"ijklmn"[..]));
+        // 2 was read before 3: writing 4 drops 2 only.
+        cache.put(key(4), Arc::from(&b"opq"[..]));
+        assert_eq!(cache.get(&key(2)), None);
+        assert_eq!(cache.get(&key(3)).as_deref(), Some(&b"ijklmn"[..]));
+        assert_eq!(cache.bytes(), 9);
         // Bigger than the budget: not kept, nothing dropped.
-        cache.put(key(4), Arc::from(&b"0123456789ab"[..]));
-        assert_eq!(cache.get(&key(4)), None);
-        assert_eq!(cache.bytes(), 6);
+        cache.put(key(5), Arc::from(&b"0123456789ab"[..]));
+        assert_eq!(cache.get(&key(5)), None);
+        assert_eq!(cache.bytes(), 9);
         // A budget of 0 keeps nothing.
         let none = Dictionaries::new(0);
         none.put(key(1), Arc::from(&b"a"[..]));

@@ -1319,16 +1319,21 @@ impl Store for SqliteStore {
         }
     }
 
-    /// Merges the segments of each day of the text index that holds several and took none
-    /// since `settled_before` into one (`segments::settle_day`): one write transaction per
-    /// day, so that ingest never waits for more than one day's merge. Returns the days merged.
+    /// Merges into one the segments of each day of the text index that is over, took none
+    /// since `settled_before` and holds enough of them (`segments::settle_day`): one write
+    /// transaction per day, so that ingest never waits for more than one day's merge. A day
+    /// whose merge fails is logged and left as it was (the next pass tries it again), so that
+    /// one bad day does not hold back the others. Returns the days merged.
     async fn compact(&self, settled_before: UnixTime) -> StoreResult<u64> {
         let days = self.read(move |db, _| segments::unsettled_days(db, settled_before)).await?;
         let mut merged = 0;
         for (account, day) in days {
             // Merging adds no data: a merge lost to a power cut leaves the segments it merged.
-            if self.write(Durability::Normal, move |tx, _| segments::settle_day(tx, account, day)).await? {
-                merged += 1;
+            match self.write(Durability::Normal, move |tx, _| segments::settle_day(tx, account, day)).await {
+                Ok(true) => merged += 1,
+                Ok(false) => {}
+                Err(StoreError::Interrupted) => return Err(StoreError::Interrupted),
+                Err(e) => tracing::warn!(account, day, error = %e, "merging a day of the text index failed"),
             }
         }
         Ok(merged)

@@ -428,35 +428,52 @@ fn replace_by_merge(tx: &Connection, account: i64, day: i64, ids: &[i64]) -> Res
     merge(&parts)?.insert(tx, account, day)
 }
 
-/// The days, as `(account, day)`, that hold more than one segment and took none since
-/// `written_before` (Unix seconds): settled days ingest has left alone, whose segments
-/// [`settle_day`] merges. Reads only `text_days` and the index of `text_index`.
+/// `text_days.written_at` of a day [`settle_day`] has looked at since its last write.
+const SETTLED: i64 = -1;
+
+/// The days, as `(account, day)`, to look at for merging: days that ended and took no segment
+/// before `written_before` (Unix seconds), and that [`settle_day`] has not looked at since.
+/// Today is left to its size tiers until it is over: merging it whole after every quiet spell
+/// of a steady feed would rewrite its text again and again.
 pub(crate) fn unsettled_days(db: &Connection, written_before: i64) -> Result<Vec<(i64, i64)>, Fail> {
     let days = db
         .prepare_cached(
-            "SELECT d.account_id, d.day FROM text_days d WHERE d.written_at < ?1 \
-             AND (SELECT count(*) FROM text_index t WHERE t.account_id = d.account_id AND t.day = d.day) > 1 \
-             ORDER BY d.account_id, d.day",
+            "SELECT account_id, day FROM text_days \
+             WHERE written_at > ?1 AND written_at < ?2 AND day < ?3 ORDER BY account_id, day",
         )?
-        .query_map([written_before], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .query_map(params![SETTLED, written_before, day_of(written_before)], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
     Ok(days)
 }
 
-/// Merges all of a day's segments into one, so that a search reads one dictionary and one
-/// row for the day instead of one per size tier; returns whether there were several. Tiers
-/// bound a day's segments while it takes new events; once it no longer does, one segment is
-/// cheaper to search and costs no more to keep.
+/// Whether a settled day's segments (their sizes) are worth merging into one: when there are
+/// more than [`FANOUT`] of them, or when the others hold at least an eighth of the events of
+/// the largest. A few late events for a day already merged do not rewrite its whole text; the
+/// size tiers keep them in a few small segments until they are worth it.
+fn worth_merging(sizes: &[i64]) -> bool {
+    let largest = sizes.iter().copied().max().unwrap_or(0);
+    let rest: i64 = sizes.iter().sum::<i64>() - largest;
+    sizes.len() > 1 && (sizes.len() > FANOUT || rest.saturating_mul(8) >= largest)
+}
+
+/// Merges a settled day's segments into one if [`worth_merging`], so that a search reads one
+/// dictionary and one row for the day instead of one per size tier, and notes that the day was
+/// looked at; returns whether it merged. Tiers bound a day's segments while it takes new
+/// events; once it no longer does, one segment is cheaper to search and costs no more to keep.
 pub(crate) fn settle_day(tx: &Connection, account: i64, day: i64) -> Result<bool, Fail> {
-    let ids: Vec<i64> = tx
-        .prepare_cached("SELECT id FROM text_index WHERE account_id = ?1 AND day = ?2 ORDER BY id")?
-        .query_map(params![account, day], |r| r.get(0))?
+    let segments: Vec<(i64, i64)> = tx
+        .prepare_cached("SELECT id, events FROM text_index WHERE account_id = ?1 AND day = ?2 ORDER BY id")?
+        .query_map(params![account, day], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    if ids.len() < 2 {
-        return Ok(false);
+    let sizes: Vec<i64> = segments.iter().map(|&(_, n)| n).collect();
+    let merge = worth_merging(&sizes);
+    if merge {
+        let ids: Vec<i64> = segments.iter().map(|&(id, _)| id).collect();
+        replace_by_merge(tx, account, day, &ids)?;
     }
-    replace_by_merge(tx, account, day, &ids)?;
-    Ok(true)
+    tx.prepare_cached("UPDATE text_days SET written_at = ?3 WHERE account_id = ?1 AND day = ?2")?
+        .execute(params![account, day, SETTLED])?;
+    Ok(merge)
 }
 
 /// Migration 9: widens each segment's `term_meta` from the end of each term's postings (u32)
@@ -465,8 +482,20 @@ pub(crate) fn settle_day(tx: &Connection, account: i64, day: i64) -> Result<bool
 pub(crate) fn migration_widen_term_meta(tx: &Connection) -> Result<(), Fail> {
     let ids: Vec<i64> =
         tx.prepare("SELECT id FROM text_index ORDER BY id")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+    let mut read = tx.prepare("SELECT events, terms, term_meta, keys, postings FROM text_index WHERE id = ?1")?;
     for id in ids {
-        let Some(e) = read_stored(tx, id)? else { continue };
+        // The parts the entries are made of (not the text).
+        let e = read.query_row([id], |row| {
+            let blob = |i: usize| -> rusqlite::Result<Vec<u8>> { Ok(row.get_ref(i)?.as_blob()?.to_vec()) };
+            Ok(Encoded {
+                events: row.get(0)?,
+                terms: blob(1)?,
+                term_meta: blob(2)?,
+                keys: blob(3)?,
+                postings: blob(4)?,
+                ..Encoded::default()
+            })
+        })?;
         let terms = memchr::memchr_iter(FIELD_END, &e.terms).count();
         if e.term_meta.len() == terms * META_LEN {
             continue;
@@ -520,6 +549,20 @@ pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_day_is_merged_when_its_small_segments_are_many_or_big_enough() {
+        assert!(!worth_merging(&[]));
+        assert!(!worth_merging(&[1000]));
+        // The others hold an eighth of the largest, or more.
+        assert!(worth_merging(&[800, 100]));
+        assert!(worth_merging(&[64, 16, 4, 4, 4]));
+        assert!(!worth_merging(&[800, 99]));
+        // A few late events for a merged day wait, unless they are in many segments.
+        assert!(!worth_merging(&[27_000, 16, 4, 1]));
+        assert!(!worth_merging(&[27_000, 1, 1, 1]));
+        assert!(worth_merging(&[27_000, 4, 1, 1, 1]));
+    }
 
     #[test]
     fn tiers_grow_by_four() {

@@ -1018,9 +1018,12 @@ async fn settled_days_are_compacted_into_one_segment_each() {
         assert_eq!(&searched(&store, account, needle).await, want, "{needle}");
     }
     assert_eq!(store.compact(i64::MAX).await.expect("compact again"), 0, "nothing left to merge");
-    // A later insert adds a segment to its day and marks the day written again.
-    let late: Vec<ViewEvent> = (3_000..3_010).map(|i| ViewEvent { viewed: 1_600_000_000, ..event(i) }).collect();
-    store.insert_events(account, &late).await.expect("late insert");
+    // A later insert adds a segment to its day and marks the day written again (the other day
+    // stays marked as looked at).
+    let late = |from: usize, n: usize| -> Vec<ViewEvent> {
+        (from..from + n).map(|i| ViewEvent { viewed: 1_600_000_000, ..event(i) }).collect()
+    };
+    store.insert_events(account, &late(3_000, 10)).await.expect("late insert");
     let written: Vec<i64> = store
         .read_for_test(|db| {
             db.prepare("SELECT written_at FROM text_days ORDER BY day")?.query_map([], |r| r.get(0))?.collect()
@@ -1028,8 +1031,59 @@ async fn settled_days_are_compacted_into_one_segment_each() {
         .await
         .expect("written");
     assert_eq!(written.len(), 2);
-    assert!(written.iter().all(|&w| w >= segments::clock_now() - 60), "{written:?}");
+    assert!(written[0] >= segments::clock_now() - 60, "{written:?}");
+    assert_eq!(written[1], -1, "{written:?}");
     assert_eq!(segments_per_day(&store).await.iter().map(|&(_, n)| n).sum::<i64>(), 3);
+    // Ten late events for a merged day of ~1,500 are not worth rewriting it.
+    assert_eq!(store.compact(i64::MAX).await.expect("compact the late day"), 0);
+    assert_eq!(segments_per_day(&store).await.iter().map(|&(_, n)| n).sum::<i64>(), 3);
+    // An eighth of the day's events in late segments are.
+    let first_day = segments_per_day(&store).await[0].0;
+    let big: i64 = store
+        .read_for_test(move |db| {
+            db.query_row("SELECT max(events) FROM text_index WHERE day = ?1", [first_day], |r| r.get(0))
+        })
+        .await
+        .expect("largest");
+    let more = big as usize / 8;
+    store.insert_events(account, &late(3_010, more)).await.expect("more late events");
     assert_eq!(store.compact(i64::MAX).await.expect("compact the late day"), 1);
-    assert_eq!(searched(&store, account, "subject").await.len(), 3_010);
+    assert_eq!(segments_per_day(&store).await.iter().map(|&(_, n)| n).sum::<i64>(), 2);
+    assert_eq!(searched(&store, account, "subject").await.len(), 3_010 + more);
+    // A day that is not over (today, or here one in 2096) is not merged, however long ago it
+    // was written.
+    for i in 0..40 {
+        let e = ViewEvent { event_id: format!("later-{i}"), viewed: 4_000_000_000, ..event(i) };
+        store.insert_events(account, &[e]).await.expect("a day not over");
+    }
+    let soon = segments::clock_now() + 600;
+    assert_eq!(store.compact(soon).await.expect("compact before the day is over"), 0);
+    assert_eq!(store.compact(i64::MAX).await.expect("compact after it"), 1);
+}
+
+#[tokio::test]
+async fn a_day_that_cannot_be_merged_does_not_hold_back_the_others() {
+    let (store, dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let spread = |i: usize| ViewEvent { viewed: 1_600_000_000 + (i as i64 * 29) % 86_400, ..event(i) };
+    let events: Vec<ViewEvent> = (0..3_000).map(spread).collect();
+    for batch in events.chunks(50) {
+        store.insert_events(account, batch).await.expect("insert");
+    }
+    let before = segments_per_day(&store).await;
+    assert_eq!(before.len(), 2, "{before:?}");
+    assert!(before.iter().all(|&(_, n)| n > 1), "{before:?}");
+    // Damage one segment of the first day (its keys no longer match its events).
+    let first_day = before[0].0;
+    let raw = rusqlite::Connection::open(dir.path().join("viewlog.db")).expect("raw open");
+    raw.execute(
+        "UPDATE text_index SET keys = x'00' WHERE id = (SELECT min(id) FROM text_index WHERE day = ?1)",
+        [first_day],
+    )
+    .expect("damage");
+    drop(raw);
+    // The first day fails and stays as it was; the second is merged.
+    assert_eq!(store.compact(i64::MAX).await.expect("compact"), 1);
+    let after = segments_per_day(&store).await;
+    assert_eq!(after, vec![before[0], (before[1].0, 1)]);
 }
