@@ -46,7 +46,8 @@ pub struct SyncCmd {
     /// Wait between polls once caught up.
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     interval: Duration,
-    /// Collect until caught up, then exit (for cron and tests).
+    /// Collect up to the server's time at the start (less --grace), then exit (for cron and
+    /// tests).
     #[arg(long)]
     once: bool,
     #[command(flatten)]

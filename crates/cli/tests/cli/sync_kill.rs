@@ -244,6 +244,37 @@ async fn a_first_run_since_less_than_the_overlap_ago_collects() {
     assert_exactly_once(&read_records(&[output]), &expected);
 }
 
+/// `--once` catches up with the server's clock as it was when the run opened its first window.
+/// Against a server that answers every request in over a second, a run whose windows followed
+/// the clock found it a second further on after every window, opened another (re-reading the
+/// overlap) and never stopped; with a fast server it stopped only when a window happened to end
+/// within the clock's second, which made the test against the faulty server above time out now
+/// and then.
+#[tokio::test]
+async fn a_once_run_stops_when_every_window_takes_longer_than_a_second() {
+    let db = Db::new();
+    let writer = db.tenant("acme", "View Log Recorder");
+    let reader = db.tenant("acme", "View Log Reader");
+    let server = db.serve(&["--faults", "slow=1,slow-ms=1100"]).await;
+    let dir = db.dir.path();
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let now = now();
+    let records: Vec<ViewLogRecord> = (0..20).map(|n| tokened_record(&run_id, n, now - 600 + n as i64 * 30)).collect();
+    ingest(&library_client(&server.base_url, &writer), &records).await;
+    let expected = records.iter().map(|r| (token_of(&r.subject).to_owned(), r.clone())).collect();
+    let creds = credentials_file(dir, "reader.json", &server.base_url, &reader);
+    let output = dir.join("slow.ndjson");
+    let mut cmd = viewlog(dir);
+    cmd.args(["sync", "--once", "--since", "30m", "--overlap", "15m", "--window", "1h", "--grace", "0"])
+        .args(["--page-size", "50", "--credentials"])
+        .arg(&creds)
+        .arg("--output")
+        .arg(&output);
+    // A run that does not stop fails here, at the command's timeout.
+    run(&mut cmd, None).ok();
+    assert_exactly_once(&read_records(&[output]), &expected);
+}
+
 /// Catching up with windows shorter than the overlap moves on by whole windows (it used to move
 /// one second per window: two days would take 172,800 requests).
 #[tokio::test]

@@ -44,7 +44,9 @@ pub struct SyncOptions {
     pub max_window: i64,
     /// The wait between polls once caught up.
     pub interval: Duration,
-    /// Collect until caught up, then stop.
+    /// Collect until caught up with the server's clock as it was at the first window this run
+    /// opens (less the grace), then stop: a run that followed the clock would never stop while
+    /// each window, re-reading its overlap, takes longer than the clock's next second.
     pub once: bool,
     /// The checkpoint file.
     pub checkpoint: PathBuf,
@@ -132,6 +134,9 @@ pub struct Collector<'a> {
     options: SyncOptions,
     sink: Box<dyn Sink>,
     checkpoint: Checkpoint,
+    /// With [`SyncOptions::once`]: where this run's windows end at the latest, fixed when it
+    /// opens its first window.
+    once_until: Option<i64>,
 }
 
 impl std::fmt::Debug for Collector<'_> {
@@ -162,7 +167,7 @@ impl<'a> Collector<'a> {
         if checkpoint.output.is_none() {
             checkpoint.output = sink.position();
         }
-        Ok(Collector { client, options, sink, checkpoint })
+        Ok(Collector { client, options, sink, checkpoint, once_until: None })
     }
 
     /// The checkpoint as it stands.
@@ -212,7 +217,10 @@ impl<'a> Collector<'a> {
             Some(hw) => (hw + 1 - self.options.overlap, hw),
             None => (self.options.since, self.options.since - 1),
         };
-        let limit = self.client.server_now() - self.options.grace;
+        let mut limit = self.client.server_now() - self.options.grace;
+        if self.options.once {
+            limit = *self.once_until.get_or_insert(limit);
+        }
         // A window must reach past the high-water mark, or it would only repeat the overlap.
         if limit <= high_water {
             return Ok(None);
