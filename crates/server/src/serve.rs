@@ -33,29 +33,15 @@ impl<S: Store> BoundServer<S> {
     pub async fn serve(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let grace = self.state.config.shutdown_grace;
         let state = self.state.clone();
-        let purge = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                match state.service.purge_expired(viewlog_core::now()).await {
-                    Ok(n) if n > 0 => tracing::debug!(purged = n, "expired request ids purged"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "purging expired request ids failed"),
-                }
-            }
+        let purge = every_minute("purging expired records", move || {
+            let state = state.clone();
+            async move { state.service.purge_expired(viewlog_core::now()).await }
         });
         // Apart from the purge, which a long first pass (after an upgrade, say) must not hold up.
         let state = self.state.clone();
-        let compact = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(60));
-            loop {
-                tick.tick().await;
-                match state.service.compact_settled(viewlog_core::now()).await {
-                    Ok(n) if n > 0 => tracing::info!(compacted = n, "settled storage compacted"),
-                    Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "compacting settled storage failed"),
-                }
-            }
+        let compact = every_minute("compacting settled storage", move || {
+            let state = state.clone();
+            async move { state.service.compact_settled(viewlog_core::now()).await }
         });
         let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
         let app = router(self.state.clone()).into_make_service_with_connect_info::<SocketAddr>();
@@ -80,6 +66,26 @@ impl<S: Store> BoundServer<S> {
         compact.abort();
         result
     }
+}
+
+/// Runs `job` (`what` it does, for the log) every minute, the first time at once, until the
+/// task is aborted, logging how much it did or why it failed.
+fn every_minute<F, Fut>(what: &'static str, mut job: F) -> tokio::task::JoinHandle<()>
+where
+    F: FnMut() -> Fut + Send + 'static,
+    Fut: Future<Output = Result<u64, viewlog_core::ApiError>> + Send,
+{
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            tick.tick().await;
+            match job().await {
+                Ok(n) if n > 0 => tracing::debug!(done = n, "{what}"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "{what} failed"),
+            }
+        }
+    })
 }
 
 /// Completes on SIGINT or SIGTERM.

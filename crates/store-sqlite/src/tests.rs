@@ -987,20 +987,25 @@ async fn searched(store: &SqliteStore, account: viewlog_store::AccountId, text: 
     store.page(account, &request).await.expect("page").iter().map(|e| (e.event.viewed, e.seq)).collect()
 }
 
-#[tokio::test]
-async fn settled_days_are_compacted_into_one_segment_each() {
-    let (store, _dir) = store(1).await;
-    let account = store.create_account("acme", 0).await.expect("account").id;
-    // 3,000 events over two days, in batches of 50: many segments per day, in several size
-    // tiers.
+/// Stores 3,000 events over two days in 2020, in batches of 50: many segments per day, in
+/// several size tiers. Returns the segments per day.
+async fn two_fragmented_days(store: &SqliteStore, account: viewlog_store::AccountId) -> Vec<(i64, i64)> {
     let spread = |i: usize| ViewEvent { viewed: 1_600_000_000 + (i as i64 * 29) % 86_400, ..event(i) };
     let events: Vec<ViewEvent> = (0..3_000).map(spread).collect();
     for batch in events.chunks(50) {
         store.insert_events(account, batch).await.expect("insert");
     }
-    let before = segments_per_day(&store).await;
-    assert_eq!(before.len(), 2, "{before:?}");
-    assert!(before.iter().all(|&(_, n)| n > 1), "{before:?}");
+    let days = segments_per_day(store).await;
+    assert_eq!(days.len(), 2, "{days:?}");
+    assert!(days.iter().all(|&(_, n)| n > 1), "{days:?}");
+    days
+}
+
+#[tokio::test]
+async fn settled_days_are_compacted_into_one_segment_each() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let before = two_fragmented_days(&store, account).await;
     let needles = ["subject", "number 12", "1729", "sender29", "@", "zzz"];
     let mut found = Vec::new();
     for needle in needles {
@@ -1065,14 +1070,7 @@ async fn settled_days_are_compacted_into_one_segment_each() {
 async fn a_day_that_cannot_be_merged_does_not_hold_back_the_others() {
     let (store, dir) = store(1).await;
     let account = store.create_account("acme", 0).await.expect("account").id;
-    let spread = |i: usize| ViewEvent { viewed: 1_600_000_000 + (i as i64 * 29) % 86_400, ..event(i) };
-    let events: Vec<ViewEvent> = (0..3_000).map(spread).collect();
-    for batch in events.chunks(50) {
-        store.insert_events(account, batch).await.expect("insert");
-    }
-    let before = segments_per_day(&store).await;
-    assert_eq!(before.len(), 2, "{before:?}");
-    assert!(before.iter().all(|&(_, n)| n > 1), "{before:?}");
+    let before = two_fragmented_days(&store, account).await;
     // Damage one segment of the first day (its keys no longer match its events).
     let first_day = before[0].0;
     let raw = rusqlite::Connection::open(dir.path().join("viewlog.db")).expect("raw open");

@@ -219,29 +219,40 @@ async fn sigkilled_sync_against_a_faulty_server_collects_every_event_exactly_onc
     .await;
 }
 
+/// Ingests `count` events viewed from `ago` seconds ago on, `step` seconds apart, into a server
+/// started with `serve_args`; then `viewlog sync --once --grace 0` with `flags` must stop, its
+/// file holding each of them exactly once.
+async fn once_collects_everything(serve_args: &[&str], count: u64, ago: i64, step: i64, flags: &[&str]) {
+    let db = Db::new();
+    let writer = db.tenant("acme", "View Log Recorder");
+    let reader = db.tenant("acme", "View Log Reader");
+    let server = db.serve(serve_args).await;
+    let dir = db.dir.path();
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
+    let now = now();
+    let records: Vec<ViewLogRecord> =
+        (0..count).map(|n| tokened_record(&run_id, n, now - ago + n as i64 * step)).collect();
+    ingest(&library_client(&server.base_url, &writer), &records).await;
+    let expected = records.iter().map(|r| (token_of(&r.subject).to_owned(), r.clone())).collect();
+    let creds = credentials_file(dir, "reader.json", &server.base_url, &reader);
+    let output = dir.join("once.ndjson");
+    let mut cmd = viewlog(dir);
+    cmd.args(["sync", "--once", "--grace", "0"])
+        .args(flags)
+        .arg("--credentials")
+        .arg(&creds)
+        .arg("--output")
+        .arg(&output);
+    // A run that does not stop fails here, at the command's timeout.
+    run(&mut cmd, None).ok();
+    assert_exactly_once(&read_records(&[output]), &expected);
+}
+
 /// A first run whose `--since` is more recent than `--overlap` collects (it used to start its
 /// first window at `since + overlap`, in the future, and report itself caught up).
 #[tokio::test]
 async fn a_first_run_since_less_than_the_overlap_ago_collects() {
-    let db = Db::new();
-    let writer = db.tenant("acme", "View Log Recorder");
-    let reader = db.tenant("acme", "View Log Reader");
-    let server = db.serve(&[]).await;
-    let dir = db.dir.path();
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let now = now();
-    let records: Vec<ViewLogRecord> = (0..30).map(|n| tokened_record(&run_id, n, now - 300 + n as i64 * 5)).collect();
-    ingest(&library_client(&server.base_url, &writer), &records).await;
-    let expected = records.iter().map(|r| (token_of(&r.subject).to_owned(), r.clone())).collect();
-    let creds = credentials_file(dir, "reader.json", &server.base_url, &reader);
-    let output = dir.join("recent.ndjson");
-    let mut cmd = viewlog(dir);
-    cmd.args(["sync", "--once", "--since", "10m", "--overlap", "1h", "--grace", "0", "--credentials"])
-        .arg(&creds)
-        .arg("--output")
-        .arg(&output);
-    run(&mut cmd, None).ok();
-    assert_exactly_once(&read_records(&[output]), &expected);
+    once_collects_everything(&[], 30, 300, 5, &["--since", "10m", "--overlap", "1h"]).await;
 }
 
 /// `--once` catches up with the server's clock as it was when the run opened its first window.
@@ -252,54 +263,16 @@ async fn a_first_run_since_less_than_the_overlap_ago_collects() {
 /// and then.
 #[tokio::test]
 async fn a_once_run_stops_when_every_window_takes_longer_than_a_second() {
-    let db = Db::new();
-    let writer = db.tenant("acme", "View Log Recorder");
-    let reader = db.tenant("acme", "View Log Reader");
-    let server = db.serve(&["--faults", "slow=1,slow-ms=1100"]).await;
-    let dir = db.dir.path();
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let now = now();
-    let records: Vec<ViewLogRecord> = (0..20).map(|n| tokened_record(&run_id, n, now - 600 + n as i64 * 30)).collect();
-    ingest(&library_client(&server.base_url, &writer), &records).await;
-    let expected = records.iter().map(|r| (token_of(&r.subject).to_owned(), r.clone())).collect();
-    let creds = credentials_file(dir, "reader.json", &server.base_url, &reader);
-    let output = dir.join("slow.ndjson");
-    let mut cmd = viewlog(dir);
-    cmd.args(["sync", "--once", "--since", "30m", "--overlap", "15m", "--window", "1h", "--grace", "0"])
-        .args(["--page-size", "50", "--credentials"])
-        .arg(&creds)
-        .arg("--output")
-        .arg(&output);
-    // A run that does not stop fails here, at the command's timeout.
-    run(&mut cmd, None).ok();
-    assert_exactly_once(&read_records(&[output]), &expected);
+    let flags = ["--since", "30m", "--overlap", "15m", "--window", "1h", "--page-size", "50"];
+    once_collects_everything(&["--faults", "slow=1,slow-ms=1100"], 20, 600, 30, &flags).await;
 }
 
 /// Catching up with windows shorter than the overlap moves on by whole windows (it used to move
 /// one second per window: two days would take 172,800 requests).
 #[tokio::test]
 async fn windows_shorter_than_the_overlap_still_catch_up() {
-    let db = Db::new();
-    let writer = db.tenant("acme", "View Log Recorder");
-    let reader = db.tenant("acme", "View Log Reader");
-    let server = db.serve(&[]).await;
-    let dir = db.dir.path();
-    let run_id = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-    let now = now();
-    let records: Vec<ViewLogRecord> =
-        (0..200).map(|n| tokened_record(&run_id, n, now - 2 * 86_400 + n as i64 * 860)).collect();
-    ingest(&library_client(&server.base_url, &writer), &records).await;
-    let expected = records.iter().map(|r| (token_of(&r.subject).to_owned(), r.clone())).collect();
-    let creds = credentials_file(dir, "reader.json", &server.base_url, &reader);
-    let output = dir.join("backlog.ndjson");
-    let mut cmd = viewlog(dir);
-    cmd.args(["sync", "--once", "--since", "3d", "--overlap", "2h", "--window", "1h", "--grace", "0"])
-        .args(["--page-size", "7", "--credentials"])
-        .arg(&creds)
-        .arg("--output")
-        .arg(&output);
-    run(&mut cmd, None).ok();
-    assert_exactly_once(&read_records(&[output]), &expected);
+    let flags = ["--since", "3d", "--overlap", "2h", "--window", "1h", "--page-size", "7"];
+    once_collects_everything(&[], 200, 2 * 86_400, 860, &flags).await;
 }
 
 /// SIGKILL the moment the output grows — a page written, its checkpoint not yet saved — at the
