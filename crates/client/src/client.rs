@@ -323,7 +323,4 @@ fn value(s: &str) -> Result<HeaderValue, ClientError> {
     HeaderValue::from_str(s).map_err(|_| ClientError::Config(format!("{s:?} cannot be sent in a header")))
 }
 
-/// The current time in Unix seconds.
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
+pub use viewlog_protocol::dates::unix_now;

@@ -48,7 +48,7 @@ pub struct Admin<S> {
 
 /// The current time in Unix seconds.
 pub fn now() -> UnixTime {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    viewlog_protocol::dates::unix_now()
 }
 
 fn not_found(what: &str, name: &str) -> AdminError {

@@ -29,6 +29,14 @@ pub struct DateError(pub String);
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
+/// The system clock in whole seconds since the Unix epoch (0 before it): the one clock every
+/// crate of the workspace reads.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
 const MONTHS: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 
 /// Weekday abbreviations, starting on Sunday.

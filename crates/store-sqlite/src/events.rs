@@ -119,7 +119,7 @@ pub(crate) fn insert(
             tx.prepare_cached("UPDATE accounts SET last_seq = ?2 WHERE id = ?1")?
                 .execute(params![account, next - 1])?;
             hours::add(tx, account, viewed.into_iter())?;
-            text_index.write(tx, ctx, account, segments::clock_now())?;
+            text_index.write(tx, ctx, account, viewlog_protocol::dates::unix_now())?;
         }
         Ok(outcome)
     })

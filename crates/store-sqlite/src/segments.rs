@@ -62,13 +62,6 @@ pub(crate) fn day_of(t: i64) -> i64 {
     t.div_euclid(DAY)
 }
 
-/// The system clock in Unix seconds: when a day of the index was written (`text_days`).
-pub(crate) fn clock_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
 /// The size tier of a segment of `n` events: `floor(log4(n))`.
 fn tier(n: i64) -> u32 {
     let n = n.max(1) as u64;

@@ -1013,7 +1013,7 @@ async fn settled_days_are_compacted_into_one_segment_each() {
     }
     assert_eq!(found[0].len(), 3_000);
     // Days written since the cutoff are left alone.
-    assert_eq!(store.compact(segments::clock_now() - 300).await.expect("compact"), 0);
+    assert_eq!(store.compact(viewlog_protocol::dates::unix_now() - 300).await.expect("compact"), 0);
     assert_eq!(segments_per_day(&store).await, before);
     // Days not written since are merged, one segment each, and every search finds the same.
     assert_eq!(store.compact(i64::MAX).await.expect("compact"), 2);
@@ -1036,7 +1036,7 @@ async fn settled_days_are_compacted_into_one_segment_each() {
         .await
         .expect("written");
     assert_eq!(written.len(), 2);
-    assert!(written[0] >= segments::clock_now() - 60, "{written:?}");
+    assert!(written[0] >= viewlog_protocol::dates::unix_now() - 60, "{written:?}");
     assert_eq!(written[1], -1, "{written:?}");
     assert_eq!(segments_per_day(&store).await.iter().map(|&(_, n)| n).sum::<i64>(), 3);
     // Ten late events for a merged day of ~1,500 are not worth rewriting it.
@@ -1061,7 +1061,7 @@ async fn settled_days_are_compacted_into_one_segment_each() {
         let e = ViewEvent { event_id: format!("later-{i}"), viewed: 4_000_000_000, ..event(i) };
         store.insert_events(account, &[e]).await.expect("a day not over");
     }
-    let soon = segments::clock_now() + 600;
+    let soon = viewlog_protocol::dates::unix_now() + 600;
     assert_eq!(store.compact(soon).await.expect("compact before the day is over"), 0);
     assert_eq!(store.compact(i64::MAX).await.expect("compact after it"), 1);
 }
