@@ -108,6 +108,7 @@ impl Conn {
         // `pread` and a copy into the connection's cache, and mapped pages are the kernel's page
         // cache, not the process's private memory.
         db.pragma_update(None, "mmap_size", MMAP_SIZE)?;
+        let mut durability = Durability::Full;
         match kind {
             Kind::Writer => {
                 // Refuse a foreign or newer file before changing anything in it.
@@ -132,15 +133,10 @@ impl Conn {
                 // Replay records commit with synchronous=NORMAL (see the crate docs).
                 db.pragma_update(None, "synchronous", "NORMAL")?;
                 db.pragma_update(None, "wal_autocheckpoint", crate::requests::AUTOCHECKPOINT)?;
-                return Ok(Conn {
-                    db,
-                    durability: Durability::Normal,
-                    lookups: Default::default(),
-                    replay_group: None,
-                });
+                durability = Durability::Normal;
             }
         }
-        Ok(Conn { db, durability: Durability::Full, lookups: Default::default(), replay_group: None })
+        Ok(Conn { db, durability, lookups: Default::default(), replay_group: None })
     }
 
     /// Sets `PRAGMA synchronous` for the next transactions, if it is not set so already.

@@ -374,11 +374,13 @@ impl Builder {
     }
 }
 
-/// A stored segment's columns.
-fn read_stored(tx: &Connection, id: i64) -> Result<Option<Encoded>, Fail> {
-    let mut stmt = tx.prepare_cached(
-        "SELECT events, max_seq, terms, term_meta, keys, postings, body FROM text_index WHERE id = ?1",
-    )?;
+/// A stored segment's columns; its text (`body`, the biggest part) only `with_body`.
+fn read_stored(tx: &Connection, id: i64, with_body: bool) -> Result<Option<Encoded>, Fail> {
+    let mut stmt = tx.prepare_cached(if with_body {
+        "SELECT events, max_seq, terms, term_meta, keys, postings, body FROM text_index WHERE id = ?1"
+    } else {
+        "SELECT events, max_seq, terms, term_meta, keys, postings, x'' FROM text_index WHERE id = ?1"
+    })?;
     let mut rows = stmt.query([id])?;
     let Some(row) = rows.next()? else { return Ok(None) };
     let blob = |i: usize| -> Result<Vec<u8>, Fail> { Ok(crate::search::blob(row, i)?.to_vec()) };
@@ -393,13 +395,19 @@ fn read_stored(tx: &Connection, id: i64) -> Result<Option<Encoded>, Fail> {
     }))
 }
 
+/// A day's segments: their ids and numbers of events, in the order they were written.
+fn day_segments(tx: &Connection, account: i64, day: i64) -> Result<Vec<(i64, i64)>, Fail> {
+    let segments = tx
+        .prepare_cached("SELECT id, events FROM text_index WHERE account_id = ?1 AND day = ?2 ORDER BY id")?
+        .query_map(params![account, day], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    Ok(segments)
+}
+
 /// Merges a day's segments while some tier holds [`FANOUT`] of them.
 fn compact(tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
     loop {
-        let segments: Vec<(i64, i64)> = tx
-            .prepare_cached("SELECT id, events FROM text_index WHERE account_id = ?1 AND day = ?2")?
-            .query_map(params![account, day], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
+        let segments = day_segments(tx, account, day)?;
         let mut tiers: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
         for (id, events) in segments {
             tiers.entry(tier(events)).or_default().push(id);
@@ -415,7 +423,7 @@ fn compact(tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
 fn replace_by_merge(tx: &Connection, account: i64, day: i64, ids: &[i64]) -> Result<(), Fail> {
     let mut parts = Vec::with_capacity(ids.len());
     for &id in ids {
-        parts.extend(read_stored(tx, id)?);
+        parts.extend(read_stored(tx, id, true)?);
         tx.prepare_cached("DELETE FROM text_index WHERE id = ?1")?.execute([id])?;
     }
     merge(&parts)?.insert(tx, account, day)
@@ -454,10 +462,7 @@ fn worth_merging(sizes: &[i64]) -> bool {
 /// looked at; returns whether it merged. Tiers bound a day's segments while it takes new
 /// events; once it no longer does, one segment is cheaper to search and costs no more to keep.
 pub(crate) fn settle_day(tx: &Connection, account: i64, day: i64) -> Result<bool, Fail> {
-    let segments: Vec<(i64, i64)> = tx
-        .prepare_cached("SELECT id, events FROM text_index WHERE account_id = ?1 AND day = ?2 ORDER BY id")?
-        .query_map(params![account, day], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
+    let segments = day_segments(tx, account, day)?;
     let sizes: Vec<i64> = segments.iter().map(|&(_, n)| n).collect();
     let merge = worth_merging(&sizes);
     if merge {
@@ -475,20 +480,9 @@ pub(crate) fn settle_day(tx: &Connection, account: i64, day: i64) -> Result<bool
 pub(crate) fn migration_widen_term_meta(tx: &Connection) -> Result<(), Fail> {
     let ids: Vec<i64> =
         tx.prepare("SELECT id FROM text_index ORDER BY id")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-    let mut read = tx.prepare("SELECT events, terms, term_meta, keys, postings FROM text_index WHERE id = ?1")?;
     for id in ids {
         // The parts the entries are made of (not the text).
-        let e = read.query_row([id], |row| {
-            let blob = |i: usize| -> rusqlite::Result<Vec<u8>> { Ok(row.get_ref(i)?.as_blob()?.to_vec()) };
-            Ok(Encoded {
-                events: row.get(0)?,
-                terms: blob(1)?,
-                term_meta: blob(2)?,
-                keys: blob(3)?,
-                postings: blob(4)?,
-                ..Encoded::default()
-            })
-        })?;
+        let Some(e) = read_stored(tx, id, false)? else { continue };
         let terms = memchr::memchr_iter(FIELD_END, &e.terms).count();
         if e.term_meta.len() == terms * META_LEN {
             continue;
@@ -633,7 +627,7 @@ mod tests {
         wide.insert(&db, 1, 1).expect("wide");
         migration_widen_term_meta(&db).expect("widen");
         for id in [1, 2] {
-            assert_eq!(read_stored(&db, id).expect("read"), Some(wide.clone()), "segment {id}");
+            assert_eq!(read_stored(&db, id, true).expect("read"), Some(wide.clone()), "segment {id}");
         }
         // A term_meta of neither form is refused.
         db.execute("UPDATE text_index SET term_meta = x'0100' WHERE id = 1", []).expect("damage");
