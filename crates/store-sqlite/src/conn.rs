@@ -226,6 +226,8 @@ pub(crate) struct Stats {
     pub(crate) inline_overruns: AtomicU64,
     /// Commits of groups of replay records (`requests::commit_group`).
     pub(crate) replay_commits: AtomicU64,
+    /// Bulk imports written with a rollback journal rather than through the WAL (`import.rs`).
+    pub(crate) imports_outside_wal: AtomicU64,
 }
 
 /// How many SQLite virtual-machine steps pass between two checks of an inline read's budget
@@ -352,6 +354,18 @@ impl Pool {
         self.size
     }
 
+    /// The timeout its connections wait for another process's lock.
+    pub(crate) fn busy_timeout(&self) -> Duration {
+        self.config.busy_timeout
+    }
+
+    /// Closes the pool's idle connections; the next operations open new ones. Connections in
+    /// use stay open.
+    pub(crate) fn close_idle(&self) {
+        let closed = std::mem::take(&mut *self.idle());
+        drop(closed);
+    }
+
     fn idle(&self) -> MutexGuard<'_, Vec<Conn>> {
         self.idle.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -473,7 +487,7 @@ impl Pool {
         let taken = self.idle().pop();
         let mut conn = match taken {
             Some(conn) => conn,
-            // Only after a panic lost a connection: replace it.
+            // After `close_idle`, or after a panic lost a connection: open one.
             None => Conn::open(&self.config, self.kind).map_err(Fail::into_store)?,
         };
         let ran = cancel.arm(conn.db.get_interrupt_handle());

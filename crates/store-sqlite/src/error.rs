@@ -67,6 +67,11 @@ pub(crate) fn map_db(e: rusqlite::Error) -> StoreError {
     StoreError::backend(e)
 }
 
+/// Whether `e` says that another connection holds a lock this one needs.
+pub(crate) fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked))
+}
+
 /// Whether `e` is a UNIQUE or PRIMARY KEY violation.
 pub(crate) fn is_unique_violation(e: &rusqlite::Error) -> bool {
     matches!(

@@ -278,6 +278,12 @@ impl SqliteStore {
         self.inner.stats.replay_commits.load(Ordering::Relaxed)
     }
 
+    /// How many bulk imports into a store without events were written with a rollback journal
+    /// rather than through the WAL (see `Store::import_events`).
+    pub fn imports_outside_wal(&self) -> u64 {
+        self.inner.stats.imports_outside_wal.load(Ordering::Relaxed)
+    }
+
     /// How many operations were stopped while running because their future was dropped.
     pub fn interrupted_operations(&self) -> u64 {
         self.inner.stats.interrupted.load(Ordering::Relaxed)
@@ -1184,7 +1190,8 @@ impl Store for SqliteStore {
     }
 
     /// Pulls the batches on the writer's thread; into a store without events and with unique
-    /// ids promised, one transaction that builds the event-id index at the end (`import` module).
+    /// ids promised, one transaction that builds the event-id index at the end, written with a
+    /// rollback journal if no other connection has the file open (`import` module).
     async fn import_events<B>(
         &self,
         account: AccountId,
@@ -1194,7 +1201,12 @@ impl Store for SqliteStore {
     where
         B: Stream<Item = Vec<ViewEvent>> + Send + Unpin + 'static,
     {
-        self.inner.writer.run(move |conn, ctx| import::import(conn, ctx, account.0, batches, options)).await
+        let others = import::OtherConns {
+            readers: vec![Arc::clone(&self.inner.readers), Arc::clone(&self.inner.lookups)],
+            busy_timeout: self.inner.writer.busy_timeout(),
+            stats: Arc::clone(&self.inner.stats),
+        };
+        self.inner.writer.run(move |conn, ctx| import::import(conn, ctx, account.0, batches, options, &others)).await
     }
 
     async fn snapshot(&self, account: AccountId) -> StoreResult<i64> {

@@ -790,11 +790,66 @@ async fn a_bulk_import_leaves_the_event_id_index_as_it_was() {
     assert_eq!((again.inserted, again.duplicates), (1, 2));
 }
 
+/// The journal mode a new connection to the store's file finds, and whether a rollback journal
+/// is left beside it.
+fn journal_mode(dir: &tempfile::TempDir) -> (String, bool) {
+    let path = dir.path().join("viewlog.db");
+    let db = rusqlite::Connection::open(&path).expect("open");
+    let mode = db.pragma_query_value(None, "journal_mode", |r| r.get(0)).expect("mode");
+    (mode, dir.path().join("viewlog.db-journal").exists())
+}
+
+/// A bulk import with the file to itself is written with a rollback journal: this store's idle
+/// readers are closed for it and open again afterwards, and the file is back in WAL mode.
+#[tokio::test]
+async fn a_bulk_import_alone_on_the_file_leaves_wal_for_its_transaction() {
+    let (store, dir) = store(2).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    // The readers have been used: their connections are open.
+    assert_eq!(store.snapshot(account).await.expect("snapshot"), 0);
+    let batches: Vec<Vec<ViewEvent>> = (0..3).map(|c| (0..1000).map(|i| event(c * 1000 + i)).collect()).collect();
+    let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+    let outcome = store.import_events(account, Batches::of(batches), options).await.expect("import");
+    assert_eq!(outcome.inserted, 3000);
+    assert_eq!(store.imports_outside_wal(), 1);
+    assert_eq!(journal_mode(&dir), ("wal".to_owned(), false));
+    let filter = EventFilter { start: 0, end: i64::MAX, text: None, snapshot: i64::MAX };
+    assert_eq!(store.count(account, &filter).await.expect("count"), 3000);
+    let text = EventFilter { text: Some("number 2999".into()), ..filter };
+    assert_eq!(store.count(account, &text).await.expect("count"), 1);
+    // A store that holds events takes an import through the WAL, in batches.
+    let outcome = store.import_events(account, Batches::of(vec![vec![event(3000)]]), options).await.expect("import");
+    assert_eq!(outcome.inserted, 1);
+    assert_eq!(store.imports_outside_wal(), 1);
+}
+
+/// With another connection open on the file (a server beside the command-line tool), a bulk
+/// import does not wait for it: it goes through the WAL, and the other connection reads on.
+#[tokio::test]
+async fn a_bulk_import_beside_another_connection_goes_through_the_wal() {
+    let (store, dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let other = rusqlite::Connection::open(dir.path().join("viewlog.db")).expect("other");
+    let count = |db: &rusqlite::Connection| -> i64 {
+        db.query_row("SELECT count(*) FROM view_events", [], |r| r.get(0)).expect("count")
+    };
+    assert_eq!(count(&other), 0);
+    let batches: Vec<Vec<ViewEvent>> = vec![(0..500).map(event).collect(), (500..1000).map(event).collect()];
+    let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+    let outcome = store.import_events(account, Batches::of(batches), options).await.expect("import");
+    assert_eq!(outcome.inserted, 1000);
+    assert_eq!(store.imports_outside_wal(), 0);
+    assert_eq!(count(&other), 1000);
+    assert_eq!(id_index_sql(&store).await.as_deref(), Some(import::ID_INDEX));
+    drop(other);
+    assert_eq!(journal_mode(&dir), ("wal".to_owned(), false));
+}
+
 /// An import that promised unique ids and repeats one fails as a conflict and stores nothing;
 /// the event-id index is back.
 #[tokio::test]
 async fn a_bulk_import_with_a_repeated_id_stores_nothing() {
-    let (store, _dir) = store(1).await;
+    let (store, dir) = store(1).await;
     let account = store.create_account("acme", 0).await.expect("account").id;
     let batches = vec![(0..10).map(event).collect(), vec![event(10), event(3)]];
     let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
@@ -802,6 +857,9 @@ async fn a_bulk_import_with_a_repeated_id_stores_nothing() {
         Err(StoreError::Conflict(message)) => assert!(message.contains("repeats"), "{message}"),
         other => panic!("expected a conflict, got {other:?}"),
     }
+    // It had the file to itself and rolled back out of WAL mode, which is restored.
+    assert_eq!(store.imports_outside_wal(), 1);
+    assert_eq!(journal_mode(&dir), ("wal".to_owned(), false));
     assert_eq!(store.snapshot(account).await.expect("snapshot"), 0);
     let filter = EventFilter { start: 0, end: i64::MAX, text: None, snapshot: i64::MAX };
     assert_eq!(store.count(account, &filter).await.expect("count"), 0);

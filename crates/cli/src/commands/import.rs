@@ -11,7 +11,8 @@
 //! again stores nothing new; an id that appears twice in the file is stored once, as the earlier
 //! viewed of the two. When no id repeats in the file (the hashes tell), the store is told so: a
 //! SQLite store that holds no events yet then takes the whole import as one transaction and
-//! builds its event-id index once, at the end.
+//! builds its event-id index once, at the end; with the file to itself, it writes that
+//! transaction with a rollback journal rather than through its write-ahead log.
 
 use crate::settings::{load_file, StoreArgs};
 use crate::with_store;
@@ -54,7 +55,9 @@ pub struct ImportCmd {
     format: Format,
     /// Events per transaction. Larger batches import faster (each transaction rewrites the
     /// pages its events land on). Into a SQLite store without any events, a file whose ids do
-    /// not repeat is imported as one transaction whatever this says.
+    /// not repeat is imported as one transaction whatever this says; if no other process has
+    /// the database open, that transaction skips the write-ahead log, and other processes
+    /// opening the database wait until it commits.
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     batch_size: u32,
     /// The SQLite page cache while importing, in MiB: enough to hold what a batch changes

@@ -3,6 +3,8 @@
 use crate::support::*;
 use serde_json::{json, Value};
 use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
 
 fn event(n: usize, tag: &str) -> Value {
     json!({
@@ -255,4 +257,56 @@ fn an_empty_file_imports_nothing_and_a_directory_is_refused() {
     // A CSV file read through in pass 2 at the offsets pass 1 noted (quoted commas, CRLF).
     let csv = f.write("crlf.csv", &(good_csv("crlf").join("\r\n") + "\r\n"));
     assert_eq!(f.import(&csv, &["--batch-size", "2"]).ok().json()["inserted"], 5);
+}
+
+/// The SQLite file header's read and write versions: 2 in WAL mode, 1 with a rollback journal.
+fn header_versions(path: &std::path::Path) -> (u8, u8) {
+    let header = std::fs::read(path).unwrap();
+    (header[18], header[19])
+}
+
+/// A bulk import into an empty store runs out of WAL mode, writing pages straight into the
+/// database file before it commits. Killed then (SIGKILL, after some of those pages reached the
+/// file), the next use of the store rolls the whole import back: importing the file again
+/// stores every event anew, and the store is in WAL mode again.
+#[test]
+fn a_bulk_import_killed_halfway_leaves_the_store_as_it_was() {
+    const EVENTS: usize = 60_000;
+    let f = Fixture::new();
+    let lines: Vec<String> = (0..EVENTS)
+        .map(|n| {
+            let mut e = event(n % 28, "killed");
+            e["subject"] = json!(format!("killed import #{n}"));
+            e["viewed"] = json!(format!("2023-03-{:02}T{:02}:{:02}:{:02}Z", 1 + n % 28, n % 24, n % 60, (n / 60) % 60));
+            e.to_string()
+        })
+        .collect();
+    let file = f.write("big.ndjson", &ndjson(&lines));
+    let journal = f.db.dir.path().join("viewlog.db-journal");
+    let before = std::fs::metadata(&f.db.path).unwrap().len();
+    assert_eq!(header_versions(&f.db.path), (2, 2));
+    // A small page cache spills pages into the file long before the commit.
+    let mut cmd = f.db.cmd(&["import"]);
+    cmd.arg(&file).args(["--account", "acme", "--json", "--cache-mib", "2"]);
+    let mut child = cmd.stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let grown = std::fs::metadata(&f.db.path).map(|m| m.len() > before + (4 << 20)).unwrap_or(false);
+        if grown && journal.exists() {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("the import ended ({status}) before it could be killed inside its transaction");
+        }
+        assert!(Instant::now() < deadline, "the import never wrote into the file");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(header_versions(&f.db.path), (1, 1), "killed while out of WAL mode");
+    assert!(journal.exists(), "the rollback journal is left for the next opener");
+    assert_eq!(f.import_ok(&file), (EVENTS as u64, EVENTS as u64, 0));
+    assert!(!journal.exists());
+    assert_eq!(header_versions(&f.db.path), (2, 2));
+    assert_eq!(f.import_ok(&file), (EVENTS as u64, 0, EVENTS as u64));
 }
