@@ -17,8 +17,8 @@
 //! still rolls the whole import back. Leaving WAL needs the file to itself: this store's idle
 //! readers are closed first (they open again at their next use), and if any other connection
 //! has the file open (a server, say) the import stays in WAL mode. Until the import commits,
-//! a process opening the database waits for it (its lock timeout). WAL mode is restored at the end, whatever the
-//! outcome.
+//! a process opening the database waits for it (up to its lock timeout). WAL mode is restored
+//! at the end, whatever the outcome.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
