@@ -3,7 +3,8 @@
 #
 #   bash .ci/postgres.sh          installs PostgreSQL if it is missing (Debian packages), starts
 #                                 a cluster on a free port on 127.0.0.1, and prints
-#                                 `export VIEWLOG_TEST_POSTGRES_URL=...` on stdout (for eval);
+#                                 `export VIEWLOG_TEST_POSTGRES_URL=...` and
+#                                 `export VIEWLOG_TEST_POSTGRES_CA=...` on stdout (for eval);
 #   bash .ci/postgres.sh stop     stops that cluster.
 #
 # Run as root (CI is). The cluster belongs to an unprivileged system user (`viewlogci`, created
@@ -11,6 +12,9 @@
 # /tmp/viewlog-ci-postgres), listens on 127.0.0.1 only and trusts local connections: it is for
 # tests, never for data. The tests connect as the role `viewlog`, which may create databases
 # but is no superuser; `pg_trgm` is a trusted extension, so the owner of a database creates it.
+# The cluster also accepts TLS (ssl=on), with a certificate for 127.0.0.1 and localhost signed
+# by a throwaway authority made here, whose certificate is VIEWLOG_TEST_POSTGRES_CA (openssl is
+# installed if missing).
 # Running the script again reuses a cluster that is still running, and replaces one that is not.
 # Everything but the export line goes to stderr; any failure exits non-zero.
 set -euo pipefail
@@ -64,12 +68,17 @@ psql_admin() {
 
 url_for() { echo "postgres://$ROLE@127.0.0.1:$1/postgres"; }
 
+exports() {
+    echo "export VIEWLOG_TEST_POSTGRES_URL=$(url_for "$1")"
+    echo "export VIEWLOG_TEST_POSTGRES_CA=$DIR/ca.pem"
+}
+
 # ----- reuse a running cluster -----
 if [ -f "$DIR/port" ] && [ -f "$DIR/data/PG_VERSION" ] && as_user "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
     PORT="$(cat "$DIR/port")"
-    if psql_admin "$PORT" -c 'SELECT 1' >/dev/null 2>&1; then
+    if [ -f "$DIR/ca.pem" ] && [ "$(psql_admin "$PORT" -tAc 'SHOW ssl' 2>/dev/null)" = on ]; then
         log "reusing the cluster running in $DIR on port $PORT"
-        echo "export VIEWLOG_TEST_POSTGRES_URL=$(url_for "$PORT")"
+        exports "$PORT"
         exit 0
     fi
     as_user "$BIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >&2 || true
@@ -94,7 +103,31 @@ max_connections = 300
 # slow them down. (synchronous_commit stays on: the store insists on it.)
 fsync = off
 full_page_writes = off
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
 EOF
+
+# ----- TLS: a throwaway authority, and a certificate it signs for 127.0.0.1 and localhost -----
+if ! command -v openssl >/dev/null; then
+    log "installing openssl"
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2
+fi
+openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=viewlog CI authority" \
+    -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+    -keyout "$DIR/ca.key" -out "$DIR/ca.pem" 2>"$DIR/openssl.log" \
+    || { cat "$DIR/openssl.log" >&2; die "could not make the test authority"; }
+openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$DIR/data/server.key" -out "$DIR/server.csr" 2>>"$DIR/openssl.log" \
+    || { cat "$DIR/openssl.log" >&2; die "could not make the server's key"; }
+printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+    "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$DIR/server.ext"
+openssl x509 -req -in "$DIR/server.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" -CAcreateserial -days 7 \
+    -extfile "$DIR/server.ext" -out "$DIR/data/server.crt" 2>>"$DIR/openssl.log" \
+    || { cat "$DIR/openssl.log" >&2; die "could not sign the server's certificate"; }
+chown "$OS_USER:" "$DIR/data/server.key" "$DIR/data/server.crt"
+chmod 600 "$DIR/data/server.key"
 
 started=""
 for PORT in $(seq 54320 54399); do
@@ -120,5 +153,5 @@ BEGIN
 END
 $$;
 SQL
-log "cluster in $DIR listening on 127.0.0.1:$PORT (role $ROLE, trust auth)"
-echo "export VIEWLOG_TEST_POSTGRES_URL=$(url_for "$PORT")"
+log "cluster in $DIR listening on 127.0.0.1:$PORT (role $ROLE, trust auth, TLS with $DIR/ca.pem)"
+exports "$PORT"

@@ -19,7 +19,9 @@ pub const DEFAULT_DB: &str = "./viewlog.db";
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
     /// The database: a SQLite file path (or `sqlite:PATH`), or `postgres://USER@HOST:PORT/DB`
-    /// for a PostgreSQL database that several servers share. [default: ./viewlog.db]
+    /// for a PostgreSQL database that several servers share (with TLS, the server's certificate
+    /// verified: `?sslmode=verify-full`, and `&sslrootcert=CA.pem` for a private authority).
+    /// [default: ./viewlog.db]
     #[arg(long, env = "VIEWLOG_DB", global = true)]
     pub db: Option<String>,
     /// The file holding the master key that seals secrets at rest; created (mode 0600) if

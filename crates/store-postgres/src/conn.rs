@@ -10,21 +10,23 @@
 //! transaction left open is rolled back by the server when the connection closes.
 
 use deadpool_postgres::{Object, Pool};
-use tokio_postgres::NoTls;
 use viewlog_store::{StoreError, StoreResult};
 
 use crate::error::Fail;
+use crate::tls::Tls;
 
 /// A pooled connection held by one operation.
 pub(crate) struct Lease {
     object: Option<Object>,
+    /// How to reach the server for a cancel request.
+    tls: Tls,
 }
 
 impl Lease {
     /// Takes a connection from the pool, waiting for one if all are busy.
-    pub(crate) async fn take(pool: &Pool) -> StoreResult<Lease> {
+    pub(crate) async fn take(pool: &Pool, tls: &Tls) -> StoreResult<Lease> {
         let object = pool.get().await.map_err(|e| StoreError::Backend(Box::new(e)))?;
-        Ok(Lease { object: Some(object) })
+        Ok(Lease { object: Some(object), tls: tls.clone() })
     }
 
     /// The connection.
@@ -51,8 +53,9 @@ impl Drop for Lease {
         let token = client.cancel_token();
         match tokio::runtime::Handle::try_current() {
             Ok(runtime) => {
+                let tls = self.tls.clone();
                 runtime.spawn(async move {
-                    if let Err(e) = token.cancel_query(NoTls).await {
+                    if let Err(e) = tls.cancel(token).await {
                         tracing::debug!(error = %e, "could not cancel an abandoned statement");
                     }
                     drop(client);

@@ -53,12 +53,13 @@ mod events;
 mod rate;
 mod schema;
 mod text;
+mod tls;
 
 use std::time::Duration;
 
-use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
+use deadpool_postgres::{GenericClient, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
+use tokio_postgres::Row;
 use viewlog_store::{
     AccessToken, Account, AccountId, ApiClient, Application, ApplicationKeyId, AuthProfile, Binding, EventFilter,
     InsertOutcome, LoginFailures, NewApiClient, NewApplication, NewBinding, NewRole, NewUser, PageRequest, Principal,
@@ -112,6 +113,8 @@ impl Default for PostgresOptions {
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: Pool,
+    /// How the pool's connections were made, for the cancel requests of abandoned operations.
+    tls: tls::Tls,
     text_index: bool,
 }
 
@@ -119,6 +122,7 @@ impl std::fmt::Debug for PostgresStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PostgresStore")
             .field("pool", &self.pool.status())
+            .field("tls", &self.tls)
             .field("text_index", &self.text_index)
             .finish()
     }
@@ -128,16 +132,30 @@ impl PostgresStore {
     /// Connects to the database named by a `postgres://` (or `postgresql://`) URL, or a
     /// `key=value` connection string, and brings its schema up to date. Several servers may
     /// do so at once. Fails with [`StoreError::Corrupt`] for a database that a newer viewlog
-    /// migrated. TLS is not supported (`sslmode=require` fails to connect).
+    /// migrated.
+    ///
+    /// TLS follows the URL's `sslmode` and `sslrootcert` as libpq reads them, except that a
+    /// connection with TLS always verifies the server's certificate and name: `require`,
+    /// `verify-ca` and `verify-full` (or an `sslrootcert` PEM file of authorities, which makes
+    /// TLS required) connect with TLS, `disable` and `prefer` (the default) without.
     pub async fn connect(url: &str, options: PostgresOptions) -> StoreResult<PostgresStore> {
-        let config: PgConfig = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| StoreError::Backend(format!("invalid PostgreSQL URL: {e}").into()))?;
-        Self::connect_with_config(config, options).await
+        let (config, tls) = tls::parse(url)?;
+        Self::connect_with(config, tls, options).await
     }
 
-    /// [`connect`](Self::connect) with a parsed configuration.
-    pub async fn connect_with_config(mut config: PgConfig, options: PostgresOptions) -> StoreResult<PostgresStore> {
+    /// [`connect`](Self::connect) with a parsed configuration: TLS if its `sslmode` is
+    /// `require`, the server's certificate signed by one of the authorities of the PEM file
+    /// `root_cert` or, without one, by one of Mozilla's root authorities.
+    pub async fn connect_with_config(
+        config: PgConfig,
+        root_cert: Option<&str>,
+        options: PostgresOptions,
+    ) -> StoreResult<PostgresStore> {
+        let (config, tls) = tls::with_root_cert(config, root_cert)?;
+        Self::connect_with(config, tls, options).await
+    }
+
+    async fn connect_with(mut config: PgConfig, tls: tls::Tls, options: PostgresOptions) -> StoreResult<PostgresStore> {
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(options.connect_timeout);
         }
@@ -145,8 +163,7 @@ impl PostgresStore {
             config.application_name("viewlog");
         }
         // Migrate over a connection of its own, then tune the pool's from what the server says.
-        let (mut client, connection) = config.connect(NoTls).await.map_err(StoreError::backend)?;
-        let task = tokio::spawn(connection);
+        let (mut client, task) = tls.connect(&config).await.map_err(StoreError::backend)?;
         let text_index = schema::migrate(&mut client).await.map_err(Fail::into_store)?;
         let settings = client
             .query_one("SELECT current_setting('synchronous_commit'), current_setting('fsync')", &[])
@@ -174,7 +191,7 @@ impl PostgresStore {
         };
         config.options(&joined);
 
-        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let manager = tls.manager(config, ManagerConfig { recycling_method: RecyclingMethod::Fast });
         let pool = Pool::builder(manager)
             .max_size(options.pool_size.max(1))
             .runtime(Runtime::Tokio1)
@@ -182,7 +199,7 @@ impl PostgresStore {
             .create_timeout(Some(options.connect_timeout))
             .build()
             .map_err(StoreError::backend)?;
-        let store = PostgresStore { pool, text_index };
+        let store = PostgresStore { pool, tls, text_index };
         store.ping().await?;
         Ok(store)
     }
@@ -215,7 +232,7 @@ impl PostgresStore {
     }
 
     async fn lease(&self) -> StoreResult<Lease> {
-        Lease::take(&self.pool).await
+        Lease::take(&self.pool, &self.tls).await
     }
 }
 

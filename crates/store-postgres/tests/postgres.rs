@@ -171,6 +171,65 @@ async fn bad_urls_and_missing_databases_are_errors() {
     assert!(matches!(PostgresStore::connect(&missing, options(1)).await, Err(StoreError::Backend(_))));
 }
 
+/// Whether every connection to `db` is encrypted (`None` without any), and how many there are.
+async fn tls_of_connections(db: &ScratchDb) -> (Option<bool>, i64) {
+    let admin = common::admin().await;
+    let row = admin
+        .query_one(
+            "SELECT bool_and(s.ssl), count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = $1",
+            &[&db.name],
+        )
+        .await
+        .expect("pg_stat_ssl");
+    (row.get(0), row.get(1))
+}
+
+/// Stores and reads back a few events, so that the pool has connections open.
+async fn use_store(store: &PostgresStore) {
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let events: Vec<ViewEvent> = (0..10).map(|i| event(&format!("tls-{i}"), T0 + i)).collect();
+    assert_eq!(store.insert_events(account, &events).await.expect("insert").inserted, 10);
+    assert_eq!(store.count(account, &everything()).await.expect("count"), 10);
+}
+
+/// `sslmode=require` (or `verify-full`, or an `sslrootcert` alone) makes every connection of the
+/// store use TLS, the server's certificate verified against the `sslrootcert` authority; against
+/// Mozilla's roots (no `sslrootcert`) the test server's certificate is refused. Without
+/// `sslmode`, connections stay unencrypted, as before.
+#[tokio::test]
+async fn tls_is_used_when_asked_for_and_the_certificate_verified() {
+    let ca = common::ca_file();
+    let with = |url: &str, params: &str| format!("{url}{}{params}", if url.contains('?') { '&' } else { '?' });
+
+    let plain = ScratchDb::create().await;
+    let store = PostgresStore::connect(&plain.url, options(2)).await.expect("plain");
+    use_store(&store).await;
+    let (all_tls, n) = tls_of_connections(&plain).await;
+    assert!(n >= 1 && all_tls == Some(false), "{n} connections, TLS {all_tls:?}");
+
+    for params in [format!("sslmode=verify-full&sslrootcert={ca}"), format!("sslrootcert={ca}")] {
+        let db = ScratchDb::create().await;
+        let store = PostgresStore::connect(&with(&db.url, &params), options(2)).await.expect("TLS");
+        use_store(&store).await;
+        let (all_tls, n) = tls_of_connections(&db).await;
+        assert!(n >= 1 && all_tls == Some(true), "{params}: {n} connections, TLS {all_tls:?}");
+    }
+
+    let db = ScratchDb::create().await;
+    let config: viewlog_store_postgres::PgConfig = with(&db.url, "sslmode=require").parse().expect("config");
+    let store = PostgresStore::connect_with_config(config, Some(&ca), options(2)).await.expect("TLS");
+    use_store(&store).await;
+    assert_eq!(tls_of_connections(&db).await.0, Some(true));
+
+    let refused = PostgresStore::connect(&with(&db.url, "sslmode=require"), options(1)).await;
+    let message = match refused {
+        Err(StoreError::Backend(e)) => format!("{e} {e:?}"),
+        other => panic!("expected the certificate refused, got {other:?}"),
+    };
+    assert!(message.contains("UnknownIssuer"), "{message}");
+}
+
 /// `%`, `_` and `\` in a query are literal characters, and a match never runs from one field
 /// into the next (not even for a query holding the separator the index joins them with).
 #[tokio::test]

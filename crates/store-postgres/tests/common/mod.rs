@@ -23,6 +23,21 @@ pub fn admin_url() -> String {
     }
 }
 
+/// The variable naming the PEM file of the authority that signed the test server's certificate
+/// (what `.ci/postgres.sh` prints).
+pub const CA_ENV: &str = "VIEWLOG_TEST_POSTGRES_CA";
+
+/// The test server's authority. Without one the TLS tests fail: they are never skipped silently.
+pub fn ca_file() -> String {
+    match std::env::var(CA_ENV) {
+        Ok(path) if !path.trim().is_empty() => path,
+        _ => panic!(
+            "{CA_ENV} is not set: the TLS tests of the PostgreSQL store need a server with ssl=on and the PEM \
+             file of the authority that signed its certificate (`.ci/postgres.sh` makes both)"
+        ),
+    }
+}
+
 /// The same URL with another database.
 pub fn with_database(url: &str, database: &str) -> String {
     let (scheme, rest) =
