@@ -330,3 +330,32 @@ async fn concurrent_ingest_through_both_instances_stores_every_event_once() {
     let pages = walk_alternating([&*a, &*b], &creds, 500, "officer5@").await;
     assert_eq!(once_each(&pages).into_iter().collect::<HashSet<_>>(), officer);
 }
+
+/// The admin commands and a server reach PostgreSQL over TLS when the URL asks for it
+/// (`sslmode=verify-full`, `sslrootcert` the test authority): events go in and come out, and
+/// every connection to the database is encrypted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_on_a_tls_url_keeps_every_connection_encrypted() {
+    const CA_ENV: &str = "VIEWLOG_TEST_POSTGRES_CA";
+    let ca = std::env::var(CA_ENV)
+        .unwrap_or_else(|_| panic!("{CA_ENV} is not set: `eval \"$(bash .ci/postgres.sh)\"` sets it"));
+    let mut db = PgDb::create().await;
+    let sep = if db.url.contains('?') { '&' } else { '?' };
+    db.url = format!("{}{sep}sslmode=verify-full&sslrootcert={ca}", db.url);
+    let creds = db.tenant("acme", "Full Administrator");
+    let server = db.serve(&[]).await;
+    assert_eq!(record(&server, &creds, &batch("tls", 0..20)).await, (20, 0));
+    let walked = once_each(&walk_alternating([&server, &server], &creds, 7, "").await);
+    assert_eq!(walked.len(), 20);
+    let sql = connect(&admin_url()).await;
+    let row = sql
+        .query_one(
+            "SELECT bool_and(s.ssl), count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+             WHERE a.datname = $1",
+            &[&db.name],
+        )
+        .await
+        .expect("pg_stat_ssl");
+    let (all_tls, n): (Option<bool>, i64) = (row.get(0), row.get(1));
+    assert!(n >= 1 && all_tls == Some(true), "{n} connections, TLS {all_tls:?}");
+}
