@@ -36,6 +36,10 @@ pub(crate) enum Durability {
     /// `synchronous=NORMAL`: a commit survives a crash of the process but the last few may be
     /// lost on a power loss. Only for cheap, short-lived state (replay records).
     Normal,
+    /// `synchronous=EXTRA`: `FULL`, and with a rollback journal the directory is synced once
+    /// the journal is deleted, which is what commits the transaction (a bulk import outside
+    /// WAL mode, `import.rs`).
+    Extra,
 }
 
 /// What a connection is for.
@@ -146,6 +150,7 @@ impl Conn {
             let value = match durability {
                 Durability::Full => "FULL",
                 Durability::Normal => "NORMAL",
+                Durability::Extra => "EXTRA",
             };
             self.db.pragma_update(None, "synchronous", value)?;
             self.durability = durability;

@@ -16,9 +16,15 @@
 //! old contents of the few pages it changes (the schema's, the account's): a crash or a failure
 //! still rolls the whole import back. Leaving WAL needs the file to itself: this store's idle
 //! readers are closed first (they open again at their next use), and if any other connection
-//! has the file open (a server, say) the import stays in WAL mode. Until the import commits,
-//! a process opening the database waits for it (up to its lock timeout). WAL mode is restored
-//! at the end, whatever the outcome.
+//! has the file open (a server, say) the import stays in WAL mode.
+//!
+//! Out of WAL mode the transaction is exclusive (`BEGIN EXCLUSIVE`): in rollback mode a commit
+//! must wait for every reader to finish, so a reader let in halfway (a backup, the `sqlite3`
+//! shell) could make the import's commit time out. Until the import commits, another process
+//! opening the database waits for it, up to its lock timeout (5 s for viewlog's), then fails
+//! with "database is locked". The commit is the journal's deletion, so the directory is synced
+//! after it (`synchronous=EXTRA`): an acknowledged import survives a power loss. WAL mode is
+//! restored at the end, whatever the outcome.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -31,6 +37,7 @@ use viewlog_store::{ImportOptions, InsertOutcome, StoreError, ViewEvent};
 use crate::conn::{begin_write, commit, roll_back_open, use_wal, Conn, Ctx, Durability, Pool, Stats};
 use crate::error::{is_busy, is_unique_violation, Fail};
 use crate::events;
+use rusqlite::Connection;
 
 /// What a bulk load needs to take the file out of WAL mode: the store's other connections to
 /// the file, to close those idle, and its counters.
@@ -59,11 +66,25 @@ pub(crate) fn import<B>(
 where
     B: Stream<Item = Vec<ViewEvent>> + Unpin,
 {
-    conn.set_durability(Durability::Full)?;
-    let db = &conn.db;
     // `store` checks again, inside its transaction, whether it is a bulk load.
-    let outside_wal = options.unique_ids && !holds_events(db)? && leave_wal(db, others)?;
-    let done = store(db, ctx, account, &mut batches, options);
+    let outside_wal = options.unique_ids && !holds_events(&conn.db)? && leave_wal(&conn.db, others)?;
+    conn.set_durability(if outside_wal { Durability::Extra } else { Durability::Full })?;
+    let db = &conn.db;
+    let counted = std::cell::Cell::new(false);
+    let begin = |db: &Connection| -> Result<(), Fail> {
+        if !outside_wal {
+            return begin_write(db);
+        }
+        db.prepare_cached("BEGIN EXCLUSIVE")?.execute([])?;
+        // Another process may have opened the file, and switched it back to WAL, between the
+        // switch and this transaction: then the import goes through the WAL after all.
+        let mode: String = db.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+        if mode.eq_ignore_ascii_case("delete") && !counted.replace(true) {
+            others.stats.imports_outside_wal.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    };
+    let done = store(db, ctx, account, &mut batches, options, begin);
     if done.is_err() {
         roll_back_open(db);
     }
@@ -77,13 +98,13 @@ where
     done
 }
 
-fn holds_events(db: &rusqlite::Connection) -> Result<bool, Fail> {
+fn holds_events(db: &Connection) -> Result<bool, Fail> {
     Ok(db.query_row("SELECT EXISTS (SELECT 1 FROM view_events)", [], |r| r.get(0))?)
 }
 
 /// Switches `db` to a rollback journal if no other connection has the file open, without
 /// waiting for one to close; whether it did.
-fn leave_wal(db: &rusqlite::Connection, others: &OtherConns) -> Result<bool, Fail> {
+fn leave_wal(db: &Connection, others: &OtherConns) -> Result<bool, Fail> {
     for pool in &others.readers {
         pool.close_idle();
     }
@@ -95,25 +116,25 @@ fn leave_wal(db: &rusqlite::Connection, others: &OtherConns) -> Result<bool, Fai
         Err(e) if is_busy(&e) => false,
         Err(e) => return Err(e.into()),
     };
-    if left {
-        others.stats.imports_outside_wal.fetch_add(1, Ordering::Relaxed);
-    } else {
+    if !left {
         tracing::debug!("another connection has the database open: the import goes through the WAL");
     }
     Ok(left)
 }
 
+/// Stores the batches, starting each transaction with `begin`.
 fn store<B>(
-    db: &rusqlite::Connection,
+    db: &Connection,
     ctx: &Ctx<'_>,
     account: i64,
     batches: &mut B,
     options: ImportOptions,
+    begin: impl Fn(&Connection) -> Result<(), Fail>,
 ) -> Result<InsertOutcome, Fail>
 where
     B: Stream<Item = Vec<ViewEvent>> + Unpin,
 {
-    begin_write(db)?;
+    begin(db)?;
     let bulk = options.unique_ids && !holds_events(db)?;
     if bulk {
         db.execute_batch("DROP INDEX view_events_by_event_id")?;
@@ -130,7 +151,7 @@ where
         since_commit += batch.len();
         if !bulk && since_commit >= options.per_commit {
             commit(db)?;
-            begin_write(db)?;
+            begin(db)?;
             since_commit = 0;
         }
     }

@@ -813,6 +813,10 @@ async fn a_bulk_import_alone_on_the_file_leaves_wal_for_its_transaction() {
     assert_eq!(outcome.inserted, 3000);
     assert_eq!(store.imports_outside_wal(), 1);
     assert_eq!(journal_mode(&dir), ("wal".to_owned(), false));
+    // Its commit (the journal's deletion) synced the directory too: synchronous=EXTRA, until the
+    // next write sets FULL again.
+    const EXTRA: i64 = 3;
+    assert_eq!(synchronous(&store.inner.writer).await, EXTRA);
     let filter = EventFilter { start: 0, end: i64::MAX, text: None, snapshot: i64::MAX };
     assert_eq!(store.count(account, &filter).await.expect("count"), 3000);
     let text = EventFilter { text: Some("number 2999".into()), ..filter };
@@ -821,6 +825,41 @@ async fn a_bulk_import_alone_on_the_file_leaves_wal_for_its_transaction() {
     let outcome = store.import_events(account, Batches::of(vec![vec![event(3000)]]), options).await.expect("import");
     assert_eq!(outcome.inserted, 1);
     assert_eq!(store.imports_outside_wal(), 1);
+}
+
+/// Out of WAL mode a bulk import holds the file exclusively until it commits. A reader let in
+/// halfway (another process's read transaction) would make the commit wait for it, and fail
+/// once the lock timeout ran out; it is refused at once instead, and the import commits.
+#[tokio::test]
+async fn a_bulk_import_outside_wal_keeps_other_readers_out_until_it_commits() {
+    use futures::StreamExt;
+    type Probe = Option<(rusqlite::Connection, Result<i64, String>)>;
+    let (store, dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let path = dir.path().join("viewlog.db");
+    let probe: Arc<std::sync::Mutex<Probe>> = Arc::default();
+    let seen = Arc::clone(&probe);
+    let batches: Vec<Vec<ViewEvent>> = (0..3).map(|c| (0..1000).map(|i| event(c * 1000 + i)).collect()).collect();
+    let stream = futures::stream::iter(batches.into_iter().enumerate()).map(move |(i, batch)| {
+        if i == 1 {
+            // Halfway: a reader that keeps its read transaction open until the import ends.
+            let other = rusqlite::Connection::open(&path).expect("open");
+            other.busy_timeout(Duration::ZERO).expect("timeout");
+            other.execute_batch("BEGIN").expect("begin");
+            let read = other.query_row("SELECT count(*) FROM accounts", [], |r| r.get(0)).map_err(|e| e.to_string());
+            *seen.lock().expect("probe") = Some((other, read));
+        }
+        batch
+    });
+    let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+    let outcome = store.import_events(account, stream, options).await.expect("import");
+    assert_eq!(outcome.inserted, 3000);
+    assert_eq!(store.imports_outside_wal(), 1);
+    let (other, read) = probe.lock().expect("probe").take().expect("probed");
+    let refused = read.expect_err("the reader was let in");
+    assert!(refused.contains("locked"), "{refused}");
+    drop(other);
+    assert_eq!(journal_mode(&dir), ("wal".to_owned(), false));
 }
 
 /// With another connection open on the file (a server beside the command-line tool), a bulk

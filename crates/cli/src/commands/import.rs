@@ -56,8 +56,9 @@ pub struct ImportCmd {
     /// Events per transaction. Larger batches import faster (each transaction rewrites the
     /// pages its events land on). Into a SQLite store without any events, a file whose ids do
     /// not repeat is imported as one transaction whatever this says; if no other process has
-    /// the database open, that transaction skips the write-ahead log, and other processes
-    /// opening the database wait until it commits.
+    /// the database open, that transaction skips the write-ahead log and holds the file
+    /// exclusively: another process opening the database meanwhile waits up to its lock
+    /// timeout, then fails with "database is locked".
     #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     batch_size: u32,
     /// The SQLite page cache while importing, in MiB: enough to hold what a batch changes
