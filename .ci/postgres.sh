@@ -76,7 +76,10 @@ exports() {
 # ----- reuse a running cluster -----
 if [ -f "$DIR/port" ] && [ -f "$DIR/data/PG_VERSION" ] && as_user "$BIN/pg_ctl" -D "$DIR/data" status >/dev/null 2>&1; then
     PORT="$(cat "$DIR/port")"
-    if [ -f "$DIR/ca.pem" ] && [ "$(psql_admin "$PORT" -tAc 'SHOW ssl' 2>/dev/null)" = on ]; then
+    # Reused only if it serves TLS with a certificate good for another day.
+    if [ -f "$DIR/ca.pem" ] && [ "$(psql_admin "$PORT" -tAc 'SHOW ssl' 2>/dev/null)" = on ] \
+        && openssl x509 -checkend 86400 -noout -in "$DIR/ca.pem" >/dev/null 2>&1 \
+        && openssl x509 -checkend 86400 -noout -in "$DIR/data/server.crt" >/dev/null 2>&1; then
         log "reusing the cluster running in $DIR on port $PORT"
         exports "$PORT"
         exit 0
@@ -88,7 +91,9 @@ fi
 rm -rf "$DIR"
 mkdir -p "$DIR"
 chown "$OS_USER:" "$DIR"
-chmod 700 "$DIR"
+# Others may pass through (to read ca.pem, for tests run as another user), not list it; the
+# data directory inside stays private.
+chmod 711 "$DIR"
 # The C locale on purpose: the store must not depend on the database's locale for its text
 # filter (it folds case in Rust), and C is where PostgreSQL's own lower() would fail it.
 as_user "$BIN/initdb" -D "$DIR/data" -U postgres --auth=trust --encoding=UTF8 --no-locale >"$DIR/initdb.log" 2>&1 \
@@ -114,7 +119,7 @@ if ! command -v openssl >/dev/null; then
     apt-get update -qq >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssl >&2
 fi
-openssl req -x509 -newkey rsa:2048 -nodes -days 7 -subj "/CN=viewlog CI authority" \
+openssl req -x509 -newkey rsa:2048 -nodes -days 90 -subj "/CN=viewlog CI authority" \
     -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
     -keyout "$DIR/ca.key" -out "$DIR/ca.pem" 2>"$DIR/openssl.log" \
     || { cat "$DIR/openssl.log" >&2; die "could not make the test authority"; }
@@ -123,9 +128,10 @@ openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" \
     || { cat "$DIR/openssl.log" >&2; die "could not make the server's key"; }
 printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
     "extendedKeyUsage=serverAuth" "subjectAltName=IP:127.0.0.1,DNS:localhost" >"$DIR/server.ext"
-openssl x509 -req -in "$DIR/server.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" -CAcreateserial -days 7 \
+openssl x509 -req -in "$DIR/server.csr" -CA "$DIR/ca.pem" -CAkey "$DIR/ca.key" -CAcreateserial -days 90 \
     -extfile "$DIR/server.ext" -out "$DIR/data/server.crt" 2>>"$DIR/openssl.log" \
     || { cat "$DIR/openssl.log" >&2; die "could not sign the server's certificate"; }
+chmod 644 "$DIR/ca.pem"
 chown "$OS_USER:" "$DIR/data/server.key" "$DIR/data/server.crt"
 chmod 600 "$DIR/data/server.key"
 

@@ -134,18 +134,20 @@ impl PostgresStore {
     /// do so at once. Fails with [`StoreError::Corrupt`] for a database that a newer viewlog
     /// migrated.
     ///
-    /// TLS follows the URL's `sslmode` and `sslrootcert` as libpq reads them, except that a
-    /// connection with TLS always verifies the server's certificate and name: `require`,
-    /// `verify-ca` and `verify-full` (or an `sslrootcert` PEM file of authorities, which makes
-    /// TLS required) connect with TLS, `disable` and `prefer` (the default) without.
+    /// TLS follows a `postgres://` URL's `sslmode` and `sslrootcert` as libpq reads them, except
+    /// that a connection with TLS always verifies the server's certificate and name: `require`,
+    /// `verify-ca` and `verify-full`, or an `sslrootcert` PEM file of authorities with any mode
+    /// but `disable`, connect with TLS; `disable` and `prefer` (the default) without one, without.
+    /// A `key=value` string takes `sslmode=require`, not `sslrootcert` or the `verify-*` modes.
     pub async fn connect(url: &str, options: PostgresOptions) -> StoreResult<PostgresStore> {
         let (config, tls) = tls::parse(url)?;
         Self::connect_with(config, tls, options).await
     }
 
     /// [`connect`](Self::connect) with a parsed configuration: TLS if its `sslmode` is
-    /// `require`, the server's certificate signed by one of the authorities of the PEM file
-    /// `root_cert` or, without one, by one of Mozilla's root authorities.
+    /// `require`, or if `root_cert` is given and the mode is not `disable`; the server's
+    /// certificate signed by one of the authorities of the PEM file `root_cert` or, without one,
+    /// by one of Mozilla's root authorities.
     pub async fn connect_with_config(
         config: PgConfig,
         root_cert: Option<&str>,

@@ -9,12 +9,14 @@
 //! |---|---|---|
 //! | `disable`, or `prefer` (the default) | — | without TLS |
 //! | `require`, `verify-ca`, `verify-full` | — | TLS, the certificate signed by one of Mozilla's root authorities (`webpki-roots`) |
-//! | `require`, `verify-ca`, `verify-full`, or none | a PEM file | TLS, the certificate signed by an authority in the file (and only there) |
+//! | `require`, `verify-ca`, `verify-full`, `prefer` or none | a PEM file | TLS, the certificate signed by an authority in the file (and only there) |
 //! | `disable` | a PEM file | refused: the two contradict each other |
 //!
 //! tokio-postgres knows neither `sslrootcert` nor the `verify-*` modes, so they are taken out of
-//! a `postgres://` URL before it parses the rest (a `key=value` connection string is passed on
-//! as it is).
+//! a `postgres://` URL before it parses the rest. A `key=value` connection string is passed on
+//! as it is: there `sslmode=require` works, `sslrootcert` and the `verify-*` modes are refused.
+//! The connector offers ALPN `postgresql`, which PostgreSQL 17 requires of direct TLS
+//! (`sslnegotiation=direct`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -75,9 +77,13 @@ pub(crate) fn with_root_cert(mut config: PgConfig, root_cert: Option<&str>) -> R
 /// read as `require`. Only a `postgres://` or `postgresql://` URL is rewritten.
 fn take_tls_params(url: &str) -> Result<(String, Option<String>), String> {
     let is_url = url.starts_with("postgres://") || url.starts_with("postgresql://");
-    let Some((base, query)) = url.split_once('?').filter(|_| is_url) else {
+    // The query starts at the first `?` after the credentials, which end at the first `@` (as
+    // tokio-postgres reads them: a password may hold a `?`, not an `@`).
+    let after_credentials = url.find('@').map_or(0, |at| at + 1);
+    let Some(start) = url[after_credentials..].find('?').map(|i| after_credentials + i).filter(|_| is_url) else {
         return Ok((url.to_owned(), None));
     };
+    let (base, query) = (&url[..start], &url[start + 1..]);
     let mut root_cert = None;
     let mut kept = Vec::new();
     for param in query.split('&').filter(|p| !p.is_empty()) {
@@ -104,7 +110,10 @@ fn percent_decode(value: &str) -> Result<String, String> {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' {
-            let hex = value.get(i + 1..i + 3).and_then(|h| u8::from_str_radix(h, 16).ok());
+            let hex = value
+                .get(i + 1..i + 3)
+                .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+                .and_then(|h| u8::from_str_radix(h, 16).ok());
             out.push(hex.ok_or_else(|| format!("a bad %-escape in {value:?}"))?);
             i += 3;
         } else {
@@ -132,11 +141,12 @@ fn connector(root_cert: Option<&Path>) -> Result<MakeRustlsConnect, StoreError> 
         }
         None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
     }
-    let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+    let mut config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
         .with_safe_default_protocol_versions()
         .map_err(StoreError::backend)?
         .with_root_certificates(roots)
         .with_no_client_auth();
+    config.alpn_protocols = vec![b"postgresql".to_vec()];
     Ok(MakeRustlsConnect::new(config))
 }
 
@@ -195,6 +205,14 @@ mod tests {
         assert!(take_tls_params("postgres://h/db?sslrootcert=").is_err());
         assert!(take_tls_params("postgres://h/db?sslrootcert=%zz").is_err());
         assert!(take_tls_params("postgres://h/db?sslrootcert=%ff").is_err());
+        assert!(take_tls_params("postgres://h/db?sslrootcert=%+f").is_err());
+        // A `?` in the password is not the query's start; a bare `?` is an empty query.
+        assert_eq!(
+            taken("postgres://u:pa?ss@h/db?sslrootcert=ca.pem"),
+            ("postgres://u:pa?ss@h/db".into(), Some("ca.pem".into()))
+        );
+        assert_eq!(taken("postgres://u:pa?ss@h/db"), ("postgres://u:pa?ss@h/db".into(), None));
+        assert_eq!(taken("postgres://h/db?"), ("postgres://h/db".into(), None));
     }
 
     #[test]
@@ -234,9 +252,18 @@ mod tests {
             .expect("pg_stat_ssl")
             .get(0);
         assert!(encrypted);
+        let pid: i32 = client.query_one("SELECT pg_backend_pid()", &[]).await.expect("pid").get(0);
         let token = client.cancel_token();
         let sleeping = tokio::spawn(async move { client.batch_execute("SELECT pg_sleep(60)").await });
-        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        // Cancel only once the statement runs (a cancel before it would stop nothing).
+        let (watcher, _watching) = Tls::Plain.connect(&url.parse().expect("url")).await.expect("connect");
+        let running = "SELECT count(*) FROM pg_stat_activity WHERE pid = $1 AND state = 'active' \
+                       AND query LIKE '%pg_sleep%'";
+        let started = std::time::Instant::now();
+        while watcher.query_one(running, &[&pid]).await.expect("pg_stat_activity").get::<_, i64>(0) == 0 {
+            assert!(started.elapsed() < std::time::Duration::from_secs(20), "the statement never started");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         tls.cancel(token).await.expect("cancel request");
         let outcome = tokio::time::timeout(std::time::Duration::from_secs(20), sleeping)
             .await

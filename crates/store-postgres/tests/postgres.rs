@@ -228,6 +228,17 @@ async fn tls_is_used_when_asked_for_and_the_certificate_verified() {
         other => panic!("expected the certificate refused, got {other:?}"),
     };
     assert!(message.contains("UnknownIssuer"), "{message}");
+
+    // The right authority, the wrong name: the server's certificate names 127.0.0.1 and
+    // localhost only.
+    assert!(db.url.contains("@127.0.0.1:"), "the test server's URL names 127.0.0.1: {}", db.url);
+    let renamed = with(&db.url.replace("@127.0.0.1:", "@wrong.invalid:"), "hostaddr=127.0.0.1&sslmode=verify-full");
+    let refused = PostgresStore::connect(&format!("{renamed}&sslrootcert={ca}"), options(1)).await;
+    let message = match refused {
+        Err(StoreError::Backend(e)) => format!("{e} {e:?}"),
+        other => panic!("expected the host name refused, got {other:?}"),
+    };
+    assert!(message.contains("NotValidForName"), "{message}");
 }
 
 /// `%`, `_` and `\` in a query are literal characters, and a match never runs from one field
