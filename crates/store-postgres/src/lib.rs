@@ -86,6 +86,17 @@ macro_rules! with_conn {
     }};
 }
 
+/// The sessions of viewlog on a database and how many of them use TLS
+/// ([`PostgresStore::session_security`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionSecurity {
+    /// Sessions on the store's database under the store's `application_name` (every store and
+    /// server sharing the database, this one included).
+    pub sessions: i64,
+    /// How many of them are encrypted.
+    pub encrypted: i64,
+}
+
 /// How a [`PostgresStore`] connects.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PostgresOptions {
@@ -201,8 +212,10 @@ impl PostgresStore {
             .create_timeout(Some(options.connect_timeout))
             .build()
             .map_err(StoreError::backend)?;
+        let encrypted = matches!(tls, tls::Tls::Verified(_));
         let store = PostgresStore { pool, tls, text_index };
         store.ping().await?;
+        tracing::info!(tls = encrypted, "connected to PostgreSQL");
         Ok(store)
     }
 
@@ -214,6 +227,22 @@ impl PostgresStore {
     /// Whether the text filter has its trigram index (`pg_trgm` was available).
     pub fn has_text_index(&self) -> bool {
         self.text_index
+    }
+
+    /// Whether the sessions of viewlog on this database use TLS, as the server sees them
+    /// (`pg_stat_ssl`): for checking a deployment, and for the tests. Counts every process's
+    /// sessions under this store's `application_name`.
+    pub async fn session_security(&self) -> StoreResult<SessionSecurity> {
+        with_conn!(self, |c| {
+            let row = query_one(
+                &*c,
+                "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
+                 WHERE a.datname = current_database() AND a.application_name = current_setting('application_name')",
+                &[],
+            )
+            .await?;
+            Ok(SessionSecurity { sessions: row.get(0), encrypted: row.get(1) })
+        })
     }
 
     /// The pool's most connections.

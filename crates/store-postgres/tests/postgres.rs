@@ -171,20 +171,6 @@ async fn bad_urls_and_missing_databases_are_errors() {
     assert!(matches!(PostgresStore::connect(&missing, options(1)).await, Err(StoreError::Backend(_))));
 }
 
-/// Whether every connection to `db` is encrypted (`None` without any), and how many there are.
-async fn tls_of_connections(db: &ScratchDb) -> (Option<bool>, i64) {
-    let admin = common::admin().await;
-    let row = admin
-        .query_one(
-            "SELECT bool_and(s.ssl), count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a USING (pid) \
-             WHERE a.datname = $1",
-            &[&db.name],
-        )
-        .await
-        .expect("pg_stat_ssl");
-    (row.get(0), row.get(1))
-}
-
 /// Stores and reads back a few events, so that the pool has connections open.
 async fn use_store(store: &PostgresStore) {
     let account = store.create_account("acme", 0).await.expect("account").id;
@@ -205,22 +191,23 @@ async fn tls_is_used_when_asked_for_and_the_certificate_verified() {
     let plain = ScratchDb::create().await;
     let store = PostgresStore::connect(&plain.url, options(2)).await.expect("plain");
     use_store(&store).await;
-    let (all_tls, n) = tls_of_connections(&plain).await;
-    assert!(n >= 1 && all_tls == Some(false), "{n} connections, TLS {all_tls:?}");
+    let security = store.session_security().await.expect("pg_stat_ssl");
+    assert!(security.sessions >= 1 && security.encrypted == 0, "{security:?}");
 
     for params in [format!("sslmode=verify-full&sslrootcert={ca}"), format!("sslrootcert={ca}")] {
         let db = ScratchDb::create().await;
         let store = PostgresStore::connect(&with(&db.url, &params), options(2)).await.expect("TLS");
         use_store(&store).await;
-        let (all_tls, n) = tls_of_connections(&db).await;
-        assert!(n >= 1 && all_tls == Some(true), "{params}: {n} connections, TLS {all_tls:?}");
+        let security = store.session_security().await.expect("pg_stat_ssl");
+        assert!(security.sessions >= 1 && security.encrypted == security.sessions, "{params}: {security:?}");
     }
 
     let db = ScratchDb::create().await;
     let config: viewlog_store_postgres::PgConfig = with(&db.url, "sslmode=require").parse().expect("config");
     let store = PostgresStore::connect_with_config(config, Some(&ca), options(2)).await.expect("TLS");
     use_store(&store).await;
-    assert_eq!(tls_of_connections(&db).await.0, Some(true));
+    let security = store.session_security().await.expect("pg_stat_ssl");
+    assert!(security.sessions >= 1 && security.encrypted == security.sessions, "{security:?}");
 
     let refused = PostgresStore::connect(&with(&db.url, "sslmode=require"), options(1)).await;
     let message = match refused {

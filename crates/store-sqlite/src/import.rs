@@ -32,12 +32,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use futures_core::Stream;
+use rusqlite::Connection;
 use viewlog_store::{ImportOptions, InsertOutcome, StoreError, ViewEvent};
 
 use crate::conn::{begin_write, commit, roll_back_open, use_wal, Conn, Ctx, Durability, Pool, Stats};
 use crate::error::{is_busy, is_unique_violation, Fail};
 use crate::events;
-use rusqlite::Connection;
 
 /// What a bulk load needs to take the file out of WAL mode: the store's other connections to
 /// the file, to close those idle, and its counters.
@@ -68,7 +68,7 @@ where
 {
     // `store` checks again, inside its transaction, whether it is a bulk load.
     let outside_wal = options.unique_ids && !holds_events(&conn.db)? && leave_wal(&conn.db, others)?;
-    conn.set_durability(if outside_wal { Durability::Extra } else { Durability::Full })?;
+    let durable = conn.set_durability(if outside_wal { Durability::Extra } else { Durability::Full });
     let db = &conn.db;
     let counted = std::cell::Cell::new(false);
     let begin = |db: &Connection| -> Result<(), Fail> {
@@ -84,7 +84,7 @@ where
         }
         Ok(())
     };
-    let done = store(db, ctx, account, &mut batches, options, begin);
+    let done = durable.and_then(|()| store(db, ctx, account, &mut batches, options, begin));
     if done.is_err() {
         roll_back_open(db);
     }

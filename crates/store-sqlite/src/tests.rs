@@ -773,6 +773,14 @@ async fn id_index_sql(store: &SqliteStore) -> Option<String> {
         .expect("schema")
 }
 
+/// Import options that allow a bulk load: unique ids promised.
+const BULK: viewlog_store::ImportOptions = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+
+/// Events 0..3000 in three batches.
+fn three_batches() -> Vec<Vec<ViewEvent>> {
+    (0..3).map(|c| (0..1000).map(|i| event(c * 1000 + i)).collect()).collect()
+}
+
 /// An import into a store without events, unique ids promised, drops the event-id index and
 /// builds it again at the end: afterwards it is the index migration 1 made, and it works.
 #[tokio::test]
@@ -781,8 +789,8 @@ async fn a_bulk_import_leaves_the_event_id_index_as_it_was() {
     let account = store.create_account("acme", 0).await.expect("account").id;
     let before = id_index_sql(&store).await.expect("migration 1 creates the index");
     assert_eq!(before, import::ID_INDEX);
-    let batches: Vec<Vec<ViewEvent>> = (0..3).map(|c| (0..1000).map(|i| event(c * 1000 + i)).collect()).collect();
-    let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+    let batches = three_batches();
+    let options = BULK;
     let outcome = store.import_events(account, Batches::of(batches), options).await.expect("import");
     assert_eq!(outcome.inserted, 3000);
     assert_eq!(id_index_sql(&store).await, Some(before));
@@ -807,8 +815,8 @@ async fn a_bulk_import_alone_on_the_file_leaves_wal_for_its_transaction() {
     let account = store.create_account("acme", 0).await.expect("account").id;
     // The readers have been used: their connections are open.
     assert_eq!(store.snapshot(account).await.expect("snapshot"), 0);
-    let batches: Vec<Vec<ViewEvent>> = (0..3).map(|c| (0..1000).map(|i| event(c * 1000 + i)).collect()).collect();
-    let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+    let batches = three_batches();
+    let options = BULK;
     let outcome = store.import_events(account, Batches::of(batches), options).await.expect("import");
     assert_eq!(outcome.inserted, 3000);
     assert_eq!(store.imports_outside_wal(), 1);
@@ -839,7 +847,7 @@ async fn a_bulk_import_outside_wal_keeps_other_readers_out_until_it_commits() {
     let path = dir.path().join("viewlog.db");
     let probe: Arc<std::sync::Mutex<Probe>> = Arc::default();
     let seen = Arc::clone(&probe);
-    let batches: Vec<Vec<ViewEvent>> = (0..3).map(|c| (0..1000).map(|i| event(c * 1000 + i)).collect()).collect();
+    let batches = three_batches();
     let stream = futures::stream::iter(batches.into_iter().enumerate()).map(move |(i, batch)| {
         if i == 1 {
             // Halfway: a reader that keeps its read transaction open until the import ends.
@@ -851,7 +859,7 @@ async fn a_bulk_import_outside_wal_keeps_other_readers_out_until_it_commits() {
         }
         batch
     });
-    let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+    let options = BULK;
     let outcome = store.import_events(account, stream, options).await.expect("import");
     assert_eq!(outcome.inserted, 3000);
     assert_eq!(store.imports_outside_wal(), 1);
@@ -874,7 +882,7 @@ async fn a_bulk_import_beside_another_connection_goes_through_the_wal() {
     };
     assert_eq!(count(&other), 0);
     let batches: Vec<Vec<ViewEvent>> = vec![(0..500).map(event).collect(), (500..1000).map(event).collect()];
-    let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+    let options = BULK;
     let outcome = store.import_events(account, Batches::of(batches), options).await.expect("import");
     assert_eq!(outcome.inserted, 1000);
     assert_eq!(store.imports_outside_wal(), 0);
@@ -891,7 +899,7 @@ async fn a_bulk_import_with_a_repeated_id_stores_nothing() {
     let (store, dir) = store(1).await;
     let account = store.create_account("acme", 0).await.expect("account").id;
     let batches = vec![(0..10).map(event).collect(), vec![event(10), event(3)]];
-    let options = viewlog_store::ImportOptions { per_commit: 1, unique_ids: true };
+    let options = BULK;
     match store.import_events(account, Batches::of(batches), options).await {
         Err(StoreError::Conflict(message)) => assert!(message.contains("repeats"), "{message}"),
         other => panic!("expected a conflict, got {other:?}"),
