@@ -359,11 +359,6 @@ impl Pool {
         self.size
     }
 
-    /// The timeout its connections wait for another process's lock.
-    pub(crate) fn busy_timeout(&self) -> Duration {
-        self.config.busy_timeout
-    }
-
     /// Closes the pool's idle connections; the next operations open new ones. Connections in
     /// use stay open.
     pub(crate) fn close_idle(&self) {

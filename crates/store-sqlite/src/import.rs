@@ -44,9 +44,6 @@ use crate::events;
 pub(crate) struct OtherConns {
     /// The store's pools of readers.
     pub(crate) readers: Vec<Arc<Pool>>,
-    /// The writer's timeout for another process's lock, restored after the attempt (which does
-    /// not wait).
-    pub(crate) busy_timeout: Duration,
     /// Where `imports_outside_wal` is counted.
     pub(crate) stats: Arc<Stats>,
 }
@@ -108,9 +105,11 @@ fn leave_wal(db: &Connection, others: &OtherConns) -> Result<bool, Fail> {
     for pool in &others.readers {
         pool.close_idle();
     }
+    // The attempt does not wait for another process; the connection's timeout is restored after.
+    let waits: u64 = db.pragma_query_value(None, "busy_timeout", |r| r.get(0))?;
     db.busy_timeout(Duration::ZERO)?;
     let mode = db.pragma_update_and_check(None, "journal_mode", "DELETE", |r| r.get::<_, String>(0));
-    db.busy_timeout(others.busy_timeout)?;
+    db.busy_timeout(Duration::from_millis(waits))?;
     let left = match mode {
         Ok(mode) => mode.eq_ignore_ascii_case("delete"),
         Err(e) if is_busy(&e) => false,

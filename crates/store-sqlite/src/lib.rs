@@ -1203,7 +1203,6 @@ impl Store for SqliteStore {
     {
         let others = import::OtherConns {
             readers: vec![Arc::clone(&self.inner.readers), Arc::clone(&self.inner.lookups)],
-            busy_timeout: self.inner.writer.busy_timeout(),
             stats: Arc::clone(&self.inner.stats),
         };
         self.inner.writer.run(move |conn, ctx| import::import(conn, ctx, account.0, batches, options, &others)).await

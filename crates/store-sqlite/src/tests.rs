@@ -825,6 +825,14 @@ async fn a_bulk_import_alone_on_the_file_leaves_wal_for_its_transaction() {
     // next write sets FULL again.
     const EXTRA: i64 = 3;
     assert_eq!(synchronous(&store.inner.writer).await, EXTRA);
+    // The switch did not wait for other processes; the writer waits for them again.
+    let waits = store
+        .inner
+        .writer
+        .run(|conn, _| Ok(conn.db.pragma_query_value(None, "busy_timeout", |r| r.get::<_, i64>(0))?))
+        .await
+        .expect("pragma");
+    assert_eq!(waits, SqliteOptions::default().busy_timeout.as_millis() as i64);
     let filter = EventFilter { start: 0, end: i64::MAX, text: None, snapshot: i64::MAX };
     assert_eq!(store.count(account, &filter).await.expect("count"), 3000);
     let text = EventFilter { text: Some("number 2999".into()), ..filter };
