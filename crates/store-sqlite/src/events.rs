@@ -16,16 +16,10 @@ use crate::error::Fail;
 use crate::records::{self, PageRows};
 use crate::search::{Search, Sink};
 use crate::segments;
-use crate::{hours, text};
+use crate::{hours, late, text};
 
 /// How many rows an ingest inserts between two cancellation checks.
 const CHECK_EVERY: usize = 1024;
-
-const INSERT: &str = "INSERT INTO view_events (account_id, viewed, seq, event_id, sender, recipient, viewer, \
-     source, subject, content_viewed, discovery_case, message_date, viewer_ip, message_id, action, case_id, \
-     record) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
-     ON CONFLICT DO NOTHING";
 
 /// The conditions every event query shares after the account (and, paging, the cursor):
 /// range and snapshot.
@@ -35,13 +29,17 @@ const FILTER: &str = " AND viewed >= :start AND viewed <= :end AND seq <= :snaps
 /// their rows are inserted (building it is about a sixth of an ingest's work).
 pub(crate) const BUILD_AHEAD_MIN: usize = 2048;
 
-/// Inserts a batch in the caller's transaction; new events take the account's next seqs.
-pub(crate) fn insert(
-    tx: &Connection,
-    ctx: &Ctx<'_>,
-    account: i64,
-    events: &[ViewEvent],
-) -> Result<InsertOutcome, Fail> {
+/// What an insert did.
+pub(crate) struct Inserted {
+    /// The events stored and those already stored.
+    pub(crate) outcome: InsertOutcome,
+    /// How many late events the account holds now, if this insert added any.
+    pub(crate) late: Option<late::Held>,
+}
+
+/// Inserts a batch in the caller's transaction; new events take the account's next seqs. An
+/// event viewed well before the account's newest goes to `late_events` ([`late`]).
+pub(crate) fn insert(tx: &Connection, ctx: &Ctx<'_>, account: i64, events: &[ViewEvent]) -> Result<Inserted, Fail> {
     let last_seq: i64 = tx
         .prepare_cached("SELECT last_seq FROM accounts WHERE id = ?1")?
         .query_row([account], |r| r.get(0))
@@ -61,7 +59,10 @@ pub(crate) fn insert(
         let ahead = built.is_some();
         let mut outcome = InsertOutcome::default();
         let mut next = last_seq + 1;
-        let mut stmt = tx.prepare_cached(INSERT)?;
+        let now = viewlog_protocol::dates::unix_now();
+        let mut router = late::Router::new(tx, account, now)?;
+        let mut to_main = tx.prepare_cached(late::INSERT_MAIN)?;
+        let mut to_late = tx.prepare_cached(late::INSERT_LATE)?;
         let mut text_index = segments::Builder::default();
         let mut viewed = Vec::with_capacity(events.len());
         let mut record = Vec::with_capacity(512);
@@ -70,9 +71,18 @@ pub(crate) fn insert(
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
                 ctx.check()?;
             }
-            // ON CONFLICT DO NOTHING: an id the account holds (also from earlier in this batch)
-            // changes no row.
+            // ON CONFLICT DO NOTHING: an id the table holds (also from earlier in this batch)
+            // changes no row; the other table is looked at first.
+            let is_late = router.is_late(e.viewed);
+            if router.taken_elsewhere(tx, is_late, account, &e.event_id)? {
+                if ahead {
+                    new.push(false);
+                }
+                outcome.duplicates += 1;
+                continue;
+            }
             let record = records::render(e, &mut record)?;
+            let stmt = if is_late { &mut to_late } else { &mut to_main };
             let changed = stmt.execute(params![
                 account,
                 e.viewed,
@@ -96,6 +106,9 @@ pub(crate) fn insert(
                 new.push(changed == 1);
             }
             if changed == 1 {
+                if is_late {
+                    router.added += 1;
+                }
                 if !ahead {
                     text_index.push(e.viewed, next, fields(e))?;
                 }
@@ -115,13 +128,15 @@ pub(crate) fn insert(
                 index_of(events.iter().zip(&new).filter(|(_, new)| **new).map(|(e, _)| e), last_seq + 1)?
             };
         }
+        let mut held = None;
         if outcome.inserted > 0 {
             tx.prepare_cached("UPDATE accounts SET last_seq = ?2 WHERE id = ?1")?
                 .execute(params![account, next - 1])?;
             hours::add(tx, account, viewed.into_iter())?;
-            text_index.write(tx, ctx, account, viewlog_protocol::dates::unix_now())?;
+            text_index.write(tx, ctx, account, now)?;
+            held = router.finish(tx, account, next - 1, now)?;
         }
-        Ok(outcome)
+        Ok(Inserted { outcome, late: held })
     })
 }
 
@@ -170,16 +185,23 @@ fn filter_params<'a>(
 }
 
 /// The query of one page: keyset paging with row values, so that the cursor starts a range
-/// of the primary key `(account_id, viewed, seq)` and no row before it is read.
-fn page_sql(columns: &str, direction: Direction, cursor: bool) -> String {
+/// of the primary key `(account_id, viewed, seq)` and no row before it is read. With `late`,
+/// the same range of `late_events` (its time index) merged in: SQLite runs the two as
+/// co-routines and merges their ordered rows, stopping at the limit.
+fn page_sql(columns: &str, direction: Direction, cursor: bool, late: bool) -> String {
     let (after, order) = match direction {
         Direction::Older => (" AND (viewed, seq) < (:cursor_viewed, :cursor_seq)", " ORDER BY viewed DESC, seq DESC"),
         Direction::Newer => (" AND (viewed, seq) > (:cursor_viewed, :cursor_seq)", " ORDER BY viewed ASC, seq ASC"),
     };
-    format!(
-        "SELECT {columns} FROM view_events WHERE {}{order} LIMIT :limit",
-        filter_sql(if cursor { after } else { "" })
-    )
+    let filter = filter_sql(if cursor { after } else { "" });
+    if late {
+        format!(
+            "SELECT {columns} FROM view_events WHERE {filter} \
+             UNION ALL SELECT {columns} FROM late_events WHERE {filter}{order} LIMIT :limit"
+        )
+    } else {
+        format!("SELECT {columns} FROM view_events WHERE {filter}{order} LIMIT :limit")
+    }
 }
 
 /// One page, newest first, read into `O` (events, or their records as the wire shows them).
@@ -211,7 +233,8 @@ pub(crate) fn page<O: PageRows>(
         params.push((":cursor_seq", seq));
     }
     params.push((":limit", &limit));
-    let sql = page_sql(O::COLUMNS, request.direction, cursor.is_some());
+    let late = late::in_range(db, account, start, end)?;
+    let sql = page_sql(O::COLUMNS, request.direction, cursor.is_some(), late);
     let mut stmt = db.prepare_cached(&sql)?;
     let mut rows = stmt.query(params.as_slice())?;
     let mut out = O::with_capacity(request.limit as usize);
@@ -259,17 +282,28 @@ fn text_page<O: PageRows>(
     read_by_keys(db, account, keys)
 }
 
-/// The events of `keys` (`(viewed, seq)`, found by the text index), in that order.
+/// The events of `keys` (`(viewed, seq)`, found by the text index), in that order: each from
+/// `view_events`, or else from `late_events`.
 fn read_by_keys<O: PageRows>(db: &Connection, account: i64, keys: Vec<(i64, i64)>) -> Result<O, Fail> {
-    let mut stmt = db.prepare_cached(O::BY_KEY)?;
+    let mut main = db.prepare_cached(O::BY_KEY)?;
+    let mut from_late = None;
     let mut out = O::with_capacity(keys.len());
     for (viewed, seq) in keys {
+        let mut rows = main.query(params![account, viewed, seq])?;
+        if let Some(row) = rows.next()? {
+            out.push_row(db, account, row)?;
+            continue;
+        }
+        let stmt = match &mut from_late {
+            Some(stmt) => stmt,
+            None => from_late.insert(db.prepare_cached(O::BY_KEY_LATE)?),
+        };
         let mut rows = stmt.query(params![account, viewed, seq])?;
         match rows.next()? {
             Some(row) => out.push_row(db, account, row)?,
             None => {
                 return Err(StoreError::Corrupt(format!(
-                    "the text index holds event (viewed {viewed}, seq {seq}) that the events table lacks"
+                    "the text index holds event (viewed {viewed}, seq {seq}) that the events tables lack"
                 ))
                 .into())
             }
@@ -286,11 +320,13 @@ fn read_by_keys<O: PageRows>(db: &Connection, account: i64, keys: Vec<(i64, i64)
 pub(crate) const SEQ_INDEX: &str = "CREATE INDEX IF NOT EXISTS view_events_by_seq ON view_events (account_id, seq)";
 
 /// The query of [`after`] (the columns [`records::read_event`] reads): a range of [`SEQ_INDEX`],
-/// in its order.
+/// in its order, merged with the same range of `late_events`' primary key.
 const AFTER: &str = concat!(
     "SELECT ",
     records::event_columns!(),
-    " FROM view_events WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+    " FROM view_events WHERE account_id = ?1 AND seq > ?2 UNION ALL SELECT ",
+    records::event_columns!(),
+    " FROM late_events WHERE account_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
 );
 
 /// At most `limit` of the account's events with a seq above `after_seq`, in seq order.
@@ -368,7 +404,10 @@ fn count_in(db: &Connection, ctx: &Ctx<'_>, account: i64, filter: &EventFilter, 
     }
     let scan = |start: i64, end: i64| -> Result<u64, Fail> {
         let params = filter_params(&account, &start, &end, &filter.snapshot);
-        let n: i64 = db.prepare_cached(COUNT)?.query_row(params.as_slice(), |r| r.get(0))?;
+        let mut n: i64 = db.prepare_cached(COUNT)?.query_row(params.as_slice(), |r| r.get(0))?;
+        if late::in_range(db, account, start, end)? {
+            n += db.prepare_cached(COUNT_LATE)?.query_row(params.as_slice(), |r| r.get::<_, i64>(0))?;
+        }
         Ok(n.max(0) as u64)
     };
     if filter.snapshot >= latest {
@@ -451,6 +490,10 @@ impl Sink for Count {
 const COUNT: &str = "SELECT count(*) FROM view_events \
      WHERE account_id = :account AND viewed >= :start AND viewed <= :end AND seq <= :snapshot";
 
+/// [`COUNT`] of `late_events` (its time index holds every column it reads).
+const COUNT_LATE: &str = "SELECT count(*) FROM late_events \
+     WHERE account_id = :account AND viewed >= :start AND viewed <= :end AND seq <= :snapshot";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -480,7 +523,8 @@ mod tests {
         for direction in [Direction::Older, Direction::Newer] {
             for cursor in [false, true] {
                 for columns in shapes {
-                    let plan = explain(&conn.db, &page_sql(columns, direction, cursor));
+                    let plan = explain(&conn.db, &page_sql(columns, direction, cursor, false));
+                    let merged = explain(&conn.db, &page_sql(columns, direction, cursor, true));
                     assert!(!plan.contains("TEMP B-TREE"), "{direction:?} {cursor}: {plan}");
                     let expected = match (direction, cursor) {
                         (_, false) => "USING PRIMARY KEY (account_id=? AND viewed>? AND viewed<?)",
@@ -492,6 +536,15 @@ mod tests {
                         }
                     };
                     assert!(plan.contains(expected), "{direction:?} cursor={cursor}: {plan}");
+                    // With late events in the range: both ranges read in order and merged.
+                    let late = expected.replace("USING PRIMARY KEY", "USING INDEX late_events_by_time");
+                    assert!(!merged.contains("TEMP B-TREE"), "{direction:?} {cursor}: {merged}");
+                    assert!(
+                        merged.contains(&format!(
+                            "MERGE (UNION ALL)\nLEFT\nSEARCH view_events {expected}\nRIGHT\nSEARCH late_events {late}"
+                        )),
+                        "{direction:?} cursor={cursor}: {merged}"
+                    );
                 }
             }
         }
@@ -504,6 +557,24 @@ mod tests {
         }
         let plan = explain(&conn.db, COUNT);
         assert!(plan.contains("USING PRIMARY KEY (account_id=? AND viewed>? AND viewed<?)"), "{plan}");
+        assert_eq!(COUNT_LATE, COUNT.replace("view_events", "late_events"));
+        let plan = explain(&conn.db, COUNT_LATE);
+        assert!(
+            plan.contains("USING COVERING INDEX late_events_by_time (account_id=? AND viewed>? AND viewed<?)"),
+            "{plan}"
+        );
+        for (main, late) in by_key
+            .iter()
+            .zip([<Vec<StoredEvent> as PageRows>::BY_KEY_LATE, <crate::records::RecordRows as PageRows>::BY_KEY_LATE])
+        {
+            assert_eq!(late, &main.replace("view_events", "late_events"));
+            let plan = explain(&conn.db, late);
+            assert!(plan.contains("SEARCH late_events USING PRIMARY KEY (account_id=? AND seq=?)"), "{plan}");
+        }
+        // A fold reads the late events in time order, without sorting them.
+        let plan = explain(&conn.db, late::FOLD);
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        assert!(plan.contains("USING INDEX late_events_by_time (account_id=?)"), "{plan}");
         // A text search reads the segments of a range of days through their index.
         for query in [crate::search::RANGE_OLDER, crate::search::RANGE_NEWER] {
             let plan = explain(&conn.db, query);
@@ -515,6 +586,8 @@ mod tests {
         conn.db.execute_batch(SEQ_INDEX).expect("seq index");
         let plan = explain(&conn.db, AFTER);
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        assert!(plan.contains("MERGE (UNION ALL)"), "{plan}");
         assert!(plan.contains("USING INDEX view_events_by_seq (account_id=? AND seq>?)"), "{plan}");
+        assert!(plan.contains("SEARCH late_events USING PRIMARY KEY (account_id=? AND seq>?)"), "{plan}");
     }
 }

@@ -37,7 +37,7 @@ use viewlog_store::{ImportOptions, InsertOutcome, StoreError, ViewEvent};
 
 use crate::conn::{begin_write, commit, roll_back_open, use_wal, Conn, Ctx, Durability, Pool, Stats};
 use crate::error::{is_busy, is_unique_violation, Fail};
-use crate::events;
+use crate::{events, late};
 
 /// What a bulk load needs to take the file out of WAL mode: the store's other connections to
 /// the file, to close those idle, and its counters.
@@ -96,7 +96,9 @@ where
 }
 
 fn holds_events(db: &Connection) -> Result<bool, Fail> {
-    Ok(db.query_row("SELECT EXISTS (SELECT 1 FROM view_events)", [], |r| r.get(0))?)
+    Ok(db.query_row("SELECT EXISTS (SELECT 1 FROM view_events) OR EXISTS (SELECT 1 FROM late_events)", [], |r| {
+        r.get(0)
+    })?)
 }
 
 /// Switches `db` to a rollback journal if no other connection has the file open, without
@@ -144,7 +146,7 @@ where
     // is for.
     while let Some(batch) = futures::executor::block_on(batches.next()) {
         ctx.check()?;
-        let outcome = events::insert(db, ctx, account, &batch)?;
+        let outcome = events::insert(db, ctx, account, &batch)?.outcome;
         total.inserted += outcome.inserted;
         total.duplicates += outcome.duplicates;
         since_commit += batch.len();
@@ -166,5 +168,15 @@ where
         }
     }
     commit(db)?;
+    // An import into a store that held later events left its older ones late: folded now, in
+    // one pass over the table, rather than by the next server to compact the store.
+    if !bulk {
+        begin(db)?;
+        let folded = late::fold(db, account)?;
+        commit(db)?;
+        if folded > 0 {
+            tracing::info!(folded, "moved the import's late events into the time-ordered table");
+        }
+    }
     Ok(total)
 }

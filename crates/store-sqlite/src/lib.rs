@@ -49,6 +49,13 @@
 //!   for copying a store) needs an index on `(account_id, seq)`, which would cost every
 //!   ingest some 10%: it is created by the first `events_after` instead of a migration. That
 //!   first call holds the write lock while it builds the index.
+//! - **Late events**: an event viewed over an hour before its account's newest (a backfill)
+//!   would change a page in the middle of that table; it is appended to `late_events` instead
+//!   (clustered by account and seq), and every read merges the two tables. A fold moves an
+//!   account's late events into `view_events` in time order, one transaction writing each page
+//!   once: when the account stops taking them (the server's compaction), when they reach a
+//!   quarter of its other events ([`SqliteOptions::late_fold_min`]: started by the insert
+//!   that gets there, on a task of its own) and at the end of an import (the `late` module).
 //! - **Text filter**: Unicode case-insensitive substring matching over viewer, sender,
 //!   recipient and subject (the `text` module), answered by a text index: per-day segments of
 //!   the folded fields with a dictionary of their words (`segments`), searched through the
@@ -67,6 +74,7 @@ mod error;
 mod events;
 mod hours;
 mod import;
+mod late;
 mod lookups;
 mod rate;
 mod records;
@@ -120,6 +128,11 @@ pub struct SqliteOptions {
     /// `dictionaries.rs`); 0 keeps none. A search reads the dictionaries of every day of its
     /// range: a year of ten million events a year holds about 12 MB of them.
     pub dictionary_cache_bytes: usize,
+    /// The fewest late events (viewed over an hour before their account's newest, so kept
+    /// apart until folded into the time-ordered table) that make a fold due at once; a fold is
+    /// also due at a quarter of the account's other events, up to a million, and once the
+    /// account took none for the compaction's settling time (see the crate docs).
+    pub late_fold_min: u64,
 }
 
 impl Default for SqliteOptions {
@@ -132,6 +145,7 @@ impl Default for SqliteOptions {
             hold_requests_file: false,
             inline_budget: Duration::from_millis(1),
             dictionary_cache_bytes: 16 << 20,
+            late_fold_min: late::FOLD_MIN as u64,
         }
     }
 }
@@ -164,6 +178,10 @@ struct Inner {
     stats: Arc<Stats>,
     /// Whether this store made sure the seq index exists (see `events::SEQ_INDEX`).
     seq_index: AtomicBool,
+    /// Whether a fold of late events started by an insert is under way (`start_fold`).
+    folding: AtomicBool,
+    /// See [`SqliteOptions::late_fold_min`].
+    late_fold_min: i64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -232,6 +250,8 @@ impl SqliteStore {
                 rate: rate::RateLimiter::new(options.max_rate_buckets),
                 stats,
                 seq_index: AtomicBool::new(false),
+                folding: AtomicBool::new(false),
+                late_fold_min: i64::try_from(options.late_fold_min).unwrap_or(i64::MAX),
             }),
         })
     }
@@ -348,6 +368,36 @@ impl SqliteStore {
             conn::in_write_tx(&conn.db, |db| f(db, ctx))
         })
         .await
+    }
+
+    /// Moves the account's late events into the time-ordered table now, in one write
+    /// transaction (see `late`); returns how many moved. The server's compaction does this for
+    /// accounts that stopped taking late events; a benchmark or a test may want it at once.
+    pub async fn fold_late(&self, account: AccountId) -> StoreResult<u64> {
+        // Folding adds no data: a fold lost to a power cut leaves the late events where they were.
+        self.write(Durability::Normal, move |tx, _| late::fold(tx, account.0)).await
+    }
+
+    /// Starts a fold of the account's late events on a task of its own, unless one is under
+    /// way: a client that goes away must not cancel it, and the writes behind it wait for it.
+    fn start_fold(&self, account: i64) {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.inner.folding.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let store = self.clone();
+        runtime.spawn(async move {
+            let started = std::time::Instant::now();
+            match store.fold_late(AccountId(account)).await {
+                Ok(moved) => {
+                    tracing::info!(account, moved, secs = started.elapsed().as_secs_f64(), "folded late events")
+                }
+                Err(e) => tracing::warn!(account, error = %e, "folding late events failed"),
+            }
+            store.inner.folding.store(false, Ordering::Release);
+        });
     }
 
     #[cfg(test)]
@@ -1184,9 +1234,15 @@ impl Store for SqliteStore {
 
     // ----- view events -----
 
+    /// Late events (viewed well before the account's newest) go to a table of their own; the
+    /// insert that makes them due a fold starts one, which later writes wait for (`late`).
     async fn insert_events(&self, account: AccountId, events: &[ViewEvent]) -> StoreResult<InsertOutcome> {
         let events = events.to_vec();
-        self.write(Durability::Full, move |tx, ctx| events::insert(tx, ctx, account.0, &events)).await
+        let inserted = self.write(Durability::Full, move |tx, ctx| events::insert(tx, ctx, account.0, &events)).await?;
+        if inserted.late.is_some_and(|held| held.fold_due(self.inner.late_fold_min)) {
+            self.start_fold(account.0);
+        }
+        Ok(inserted.outcome)
     }
 
     /// Pulls the batches on the writer's thread; into a store without events and with unique
@@ -1330,14 +1386,24 @@ impl Store for SqliteStore {
         }
     }
 
-    /// Merges into one the segments of each day of the text index that is over, took none
-    /// since `settled_before` and holds enough of them (`segments::settle_day`): one write
-    /// transaction per day, so that ingest never waits for more than one day's merge. A day
-    /// whose merge fails is logged and left as it was (the next pass tries it again), so that
-    /// one bad day does not hold back the others. Returns the days merged.
+    /// Folds the late events of each account that took none since `settled_before` or holds
+    /// enough of them (`late::to_fold`), one write transaction per account. Then merges into one
+    /// the segments of each day of the text index that is over, took none since
+    /// `settled_before` and holds enough of them (`segments::settle_day`): one write transaction
+    /// per day, so that ingest never waits for more than one day's merge. An account or a day
+    /// whose turn fails is logged and left as it was (the next pass tries it again), so that
+    /// one does not hold back the others. Returns the accounts folded and the days merged.
     async fn compact(&self, settled_before: UnixTime) -> StoreResult<u64> {
-        let days = self.read(move |db, _| segments::unsettled_days(db, settled_before)).await?;
         let mut merged = 0;
+        let min = self.inner.late_fold_min;
+        for account in self.read(move |db, _| late::to_fold(db, settled_before, min)).await? {
+            match self.fold_late(AccountId(account)).await {
+                Ok(_) => merged += 1,
+                Err(StoreError::Interrupted) => return Err(StoreError::Interrupted),
+                Err(e) => tracing::warn!(account, error = %e, "folding late events failed"),
+            }
+        }
+        let days = self.read(move |db, _| segments::unsettled_days(db, settled_before)).await?;
         for (account, day) in days {
             // Merging adds no data: a merge lost to a power cut leaves the segments it merged.
             match self.write(Durability::Normal, move |tx, _| segments::settle_day(tx, account, day)).await {

@@ -24,8 +24,11 @@ pub(crate) fn render<'b>(event: &ViewEvent, buf: &'b mut Vec<u8>) -> Result<&'b 
 pub(crate) trait PageRows: Sized {
     /// The columns [`PageRows::push_row`] reads, in its order, for `SELECT … FROM view_events`.
     const COLUMNS: &'static str;
-    /// One event by primary key (`?1` account, `?2` viewed, `?3` seq), these columns.
+    /// One event of `view_events` by primary key (`?1` account, `?2` viewed, `?3` seq), these
+    /// columns.
     const BY_KEY: &'static str;
+    /// The same of `late_events` (by its index on time).
+    const BY_KEY_LATE: &'static str;
     /// Room for `n` rows.
     fn with_capacity(n: usize) -> Self;
     /// Appends the row (of [`PageRows::COLUMNS`]) of one of `account`'s events, read on `db`.
@@ -36,16 +39,21 @@ pub(crate) trait PageRows: Sized {
 
 pub(crate) use viewlog_store::event_columns;
 
-/// The condition that picks one event by primary key (`?1` account, `?2` viewed, `?3` seq).
+/// The condition that picks one event of `view_events` or `late_events` by its key (`?1`
+/// account, `?2` viewed, `?3` seq).
 macro_rules! by_key {
-    () => {
+    (main) => {
         " FROM view_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3"
+    };
+    (late) => {
+        " FROM late_events WHERE account_id = ?1 AND viewed = ?2 AND seq = ?3"
     };
 }
 
 impl PageRows for Vec<StoredEvent> {
     const COLUMNS: &'static str = event_columns!();
-    const BY_KEY: &'static str = concat!("SELECT ", event_columns!(), by_key!());
+    const BY_KEY: &'static str = concat!("SELECT ", event_columns!(), by_key!(main));
+    const BY_KEY_LATE: &'static str = concat!("SELECT ", event_columns!(), by_key!(late));
     fn with_capacity(n: usize) -> Self {
         // A limit is a promise of at most so many, not a size to allocate up front.
         Vec::with_capacity(n.min(1024))
@@ -76,7 +84,8 @@ impl RecordRows {
 
 impl PageRows for RecordRows {
     const COLUMNS: &'static str = "seq, viewed, record";
-    const BY_KEY: &'static str = concat!("SELECT seq, viewed, record", by_key!());
+    const BY_KEY: &'static str = concat!("SELECT seq, viewed, record", by_key!(main));
+    const BY_KEY_LATE: &'static str = concat!("SELECT seq, viewed, record", by_key!(late));
     fn with_capacity(n: usize) -> Self {
         let n = n.min(1024);
         RecordRows { json: Vec::with_capacity(n * RECORD_BYTES), spans: Vec::with_capacity(n) }

@@ -245,6 +245,41 @@ INSERT INTO text_days (account_id, day, written_at) SELECT DISTINCT account_id, 
     r#"
 SELECT 1;
 "#,
+    // 10: events that arrive late go to a table of their own, in arrival order, until a fold
+    // moves them into view_events in time order (late.rs).
+    r#"
+-- Events viewed well before the newest event their account held when they arrived (late.rs):
+-- appended in seq order here rather than changing a page in the middle of view_events, until
+-- a fold moves them there. Reads merge both tables. An event id is in one of them at most.
+CREATE TABLE late_events (
+    account_id     INTEGER NOT NULL REFERENCES accounts (id),
+    viewed         INTEGER NOT NULL,
+    seq            INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL,
+    sender         TEXT    NOT NULL,
+    recipient      TEXT    NOT NULL,
+    viewer         TEXT    NOT NULL,
+    source         TEXT    NOT NULL,
+    subject        TEXT    NOT NULL,
+    content_viewed INTEGER NOT NULL,
+    discovery_case INTEGER NOT NULL,
+    message_date   INTEGER NOT NULL,
+    viewer_ip      TEXT,
+    message_id     TEXT,
+    action         TEXT,
+    case_id        TEXT,
+    record         TEXT    NOT NULL,
+    PRIMARY KEY (account_id, seq)
+) STRICT, WITHOUT ROWID;
+CREATE INDEX late_events_by_time ON late_events (account_id, viewed, seq);
+CREATE UNIQUE INDEX late_events_by_event_id ON late_events (account_id, event_id);
+-- How many late events each account holds and when it last took one: when to fold them.
+CREATE TABLE late_accounts (
+    account_id  INTEGER PRIMARY KEY REFERENCES accounts (id),
+    events      INTEGER NOT NULL,
+    last_at     INTEGER NOT NULL
+) STRICT;
+"#,
 ];
 
 /// Migration 4: the text index with its term dictionary replaces migration 3's segments of text

@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 
 use rusqlite::OptionalExtension;
 use viewlog_store::conformance::Batches;
-use viewlog_store::{Direction, EventFilter, PageRequest, Store, ViewEvent};
+use viewlog_store::{Cursor, Direction, EventFilter, PageRequest, Store, ViewEvent};
 
 use super::*;
 
@@ -371,6 +371,7 @@ async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
              DROP TABLE event_days; -- migration 6's
              ALTER TABLE view_events DROP COLUMN record; -- migration 7's
              DROP TABLE text_days; -- migration 8's
+             DROP TABLE late_events; DROP TABLE late_accounts; -- migration 10's
              PRAGMA user_version = 4;",
         )
         .expect("version 4");
@@ -1101,13 +1102,15 @@ async fn searched(store: &SqliteStore, account: viewlog_store::AccountId, text: 
 }
 
 /// Stores 3,000 events over two days in 2020, in batches of 50: many segments per day, in
-/// several size tiers. Returns the segments per day.
+/// several size tiers. Returns the segments per day. The late events among them are folded,
+/// so that a compaction only merges days.
 async fn two_fragmented_days(store: &SqliteStore, account: viewlog_store::AccountId) -> Vec<(i64, i64)> {
     let spread = |i: usize| ViewEvent { viewed: 1_600_000_000 + (i as i64 * 29) % 86_400, ..event(i) };
     let events: Vec<ViewEvent> = (0..3_000).map(spread).collect();
     for batch in events.chunks(50) {
         store.insert_events(account, batch).await.expect("insert");
     }
+    assert!(store.fold_late(account).await.expect("fold") > 0, "the batches after the first hold late events");
     let days = segments_per_day(store).await;
     assert_eq!(days.len(), 2, "{days:?}");
     assert!(days.iter().all(|&(_, n)| n > 1), "{days:?}");
@@ -1142,6 +1145,7 @@ async fn settled_days_are_compacted_into_one_segment_each() {
         (from..from + n).map(|i| ViewEvent { viewed: 1_600_000_000, ..event(i) }).collect()
     };
     store.insert_events(account, &late(3_000, 10)).await.expect("late insert");
+    assert_eq!(store.fold_late(account).await.expect("fold"), 10);
     let written: Vec<i64> = store
         .read_for_test(|db| {
             db.prepare("SELECT written_at FROM text_days ORDER BY day")?.query_map([], |r| r.get(0))?.collect()
@@ -1165,6 +1169,7 @@ async fn settled_days_are_compacted_into_one_segment_each() {
         .expect("largest");
     let more = big as usize / 8;
     store.insert_events(account, &late(3_010, more)).await.expect("more late events");
+    assert_eq!(store.fold_late(account).await.expect("fold"), more as u64);
     assert_eq!(store.compact(i64::MAX).await.expect("compact the late day"), 1);
     assert_eq!(segments_per_day(&store).await.iter().map(|&(_, n)| n).sum::<i64>(), 2);
     assert_eq!(searched(&store, account, "subject").await.len(), 3_010 + more);
@@ -1197,4 +1202,169 @@ async fn a_day_that_cannot_be_merged_does_not_hold_back_the_others() {
     assert_eq!(store.compact(i64::MAX).await.expect("compact"), 1);
     let after = segments_per_day(&store).await;
     assert_eq!(after, vec![before[0], (before[1].0, 1)]);
+}
+
+/// The late-event tables' row counts: `(late_events, late_accounts)`.
+async fn late_rows(store: &SqliteStore) -> (i64, i64) {
+    store
+        .read_for_test(|db| {
+            db.query_row("SELECT (SELECT count(*) FROM late_events), (SELECT count(*) FROM late_accounts)", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+        })
+        .await
+        .expect("late rows")
+}
+
+/// Everything the store answers about an account's events through each read: every page of
+/// several filters in both directions and sizes (walked by cursor), their counts in the latest
+/// snapshot and in `old_snapshot`, the first pages with their records, and the events in seq
+/// order. Two stores holding the same events must answer alike, wherever the events lie.
+async fn every_read(store: &SqliteStore, account: AccountId, old_snapshot: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    let latest = store.snapshot(account).await.expect("snapshot");
+    let ranges = [(0, i64::MAX), (1_600_000_000 + 5 * 3_600 + 17, 1_600_000_000 + 8 * 86_400 - 1_234)];
+    for (start, end) in ranges {
+        for text in [None, Some("number 1"), Some("sender7")] {
+            for snapshot in [latest, old_snapshot] {
+                let filter = EventFilter { start, end, text: text.map(Into::into), snapshot };
+                let count = store.count(account, &filter).await.expect("count");
+                out.push(format!("count {start}..{end} {text:?} @{snapshot}: {count}"));
+                for limit in [1, 7, 1_000] {
+                    for direction in [Direction::Older, Direction::Newer] {
+                        // Newer walks from before the range's start.
+                        let mut cursor = (direction == Direction::Newer).then_some(Cursor { viewed: i64::MIN, seq: 0 });
+                        let mut keys = Vec::new();
+                        loop {
+                            let request = PageRequest { filter: filter.clone(), cursor, direction, limit };
+                            let page = store.page(account, &request).await.expect("page");
+                            let wire = store.wire_page(account, &request).await.expect("wire page");
+                            assert_eq!(wire.len(), page.len());
+                            for ((c, record), e) in wire.iter().zip(&page) {
+                                assert_eq!((c.viewed, c.seq), (e.event.viewed, e.seq));
+                                let mut want = Vec::new();
+                                viewlog_protocol::records::write_record_json(&mut want, &e.event.record_fields());
+                                assert_eq!(record, &want[..]);
+                            }
+                            let Some(next) = (match direction {
+                                Direction::Older => page.last(),
+                                Direction::Newer => page.first(),
+                            }) else {
+                                break;
+                            };
+                            cursor = Some(Cursor { viewed: next.event.viewed, seq: next.seq });
+                            keys.extend(page.iter().map(|e| (e.event.viewed, e.seq, e.event.event_id.clone())));
+                            if page.len() < limit as usize {
+                                break;
+                            }
+                        }
+                        out.push(format!("pages {start}..{end} {text:?} @{snapshot} {limit} {direction:?}: {keys:?}"));
+                    }
+                }
+                let first = store.first_page(account, &filter, 5).await.expect("first page");
+                let wire = store.first_wire_page(account, &filter, 5).await.expect("first wire page");
+                assert_eq!((first.snapshot, first.total), (wire.snapshot, wire.total));
+                let keys: Vec<_> = first.events.iter().map(|e| (e.event.viewed, e.seq)).collect();
+                let wire_keys: Vec<_> = wire.records.iter().map(|(c, _)| (c.viewed, c.seq)).collect();
+                assert_eq!(keys, wire_keys);
+                out.push(format!("first {start}..{end} {text:?}: {} {keys:?}", first.total));
+            }
+        }
+    }
+    let after: Vec<_> = store
+        .events_after(account, 0, 100_000)
+        .await
+        .expect("after")
+        .iter()
+        .map(|e| (e.seq, e.event.event_id.clone()))
+        .collect();
+    out.push(format!("after: {after:?}"));
+    out
+}
+
+#[tokio::test]
+async fn late_events_read_the_same_before_and_after_their_fold() {
+    let (store, _dir) = store(1).await;
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let base = 1_600_000_000;
+    let at = |i: usize, viewed: i64| ViewEvent { viewed, ..event(i) };
+    // The newest events first: ten days in, so that what follows is late.
+    let recent: Vec<ViewEvent> = (0..100).map(|i| at(i, base + 10 * 86_400 + i as i64)).collect();
+    assert_eq!(store.insert_events(account, &recent).await.expect("recent").inserted, 100);
+    let old_snapshot = store.snapshot(account).await.expect("snapshot");
+    // A backfill over the nine days before, in no time order; it repeats an id of its own and
+    // one of the recent events (with another time: the id decides).
+    let mut backfill: Vec<ViewEvent> = (100..700).map(|i| at(i, base + (i as i64 * 7_919) % (9 * 86_400))).collect();
+    backfill.push(at(150, base + 3));
+    backfill.push(at(5, base + 4));
+    let outcome = store.insert_events(account, &backfill).await.expect("backfill");
+    assert_eq!((outcome.inserted, outcome.duplicates), (600, 2));
+    // Events within the hour before the newest go to the end of the table; one of them repeats
+    // a late event's id.
+    let edge: Vec<ViewEvent> =
+        (700..720).map(|i| at(i, base + 10 * 86_400 - 60 - i as i64)).chain([at(300, base + 10 * 86_400)]).collect();
+    let outcome = store.insert_events(account, &edge).await.expect("edge");
+    assert_eq!((outcome.inserted, outcome.duplicates), (20, 1));
+    // And an event id stored late cannot come again late.
+    let outcome = store.insert_events(account, &[at(301, base + 5)]).await.expect("again");
+    assert_eq!((outcome.inserted, outcome.duplicates), (0, 1));
+    assert_eq!(late_rows(&store).await, (600, 1), "the backfill, and only it, is late");
+
+    let before = every_read(&store, account, old_snapshot).await;
+    assert_eq!(store.fold_late(account).await.expect("fold"), 600);
+    assert_eq!(late_rows(&store).await, (0, 0));
+    let after = every_read(&store, account, old_snapshot).await;
+    for (b, a) in before.iter().zip(&after) {
+        assert_eq!(b, a);
+    }
+    assert_eq!(before.len(), after.len());
+    // The answers are the events themselves: seqs in insert order, each id once, pages newest
+    // first.
+    let all = store.events_after(account, 0, 10_000).await.expect("after");
+    assert_eq!(all.len(), 720);
+    assert!(all.iter().enumerate().all(|(i, e)| e.seq == i as i64 + 1));
+    let mut by_time: Vec<_> = all.iter().map(|e| (e.event.viewed, e.seq, e.event.event_id.clone())).collect();
+    by_time.sort_by(|a, b| b.cmp(a));
+    assert!(before.contains(&format!("pages 0..{} None @{} 7 Older: {by_time:?}", i64::MAX, all.len())), "{before:?}");
+    // A fold with nothing late moves nothing.
+    assert_eq!(store.fold_late(account).await.expect("fold again"), 0);
+}
+
+#[tokio::test]
+async fn late_events_are_folded_once_they_stop_or_pile_up() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteOptions { late_fold_min: 50, ..SqliteOptions::default() };
+    let store = SqliteStore::open(dir.path().join("viewlog.db"), options).await.expect("open");
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let base = 1_600_000_000;
+    let at = |i: usize, viewed: i64| ViewEvent { viewed, ..event(i) };
+    store.insert_events(account, &[at(0, base + 86_400)]).await.expect("newest");
+    let late: Vec<ViewEvent> = (1..31).map(|i| at(i, base + i as i64)).collect();
+    store.insert_events(account, &late).await.expect("late");
+    assert_eq!(late_rows(&store).await, (30, 1));
+    // Taking late events until just now: not due (30 of at least 50).
+    let now = viewlog_protocol::dates::unix_now();
+    assert_eq!(store.compact(now - 300).await.expect("compact"), 0);
+    assert_eq!(late_rows(&store).await, (30, 1));
+    // Quiet since the cutoff: folded.
+    assert_eq!(store.compact(now + 300).await.expect("compact"), 1);
+    assert_eq!(late_rows(&store).await, (0, 0));
+    // Piling up to the least that is due: the insert that gets there starts a fold at once.
+    let more: Vec<ViewEvent> = (31..81).map(|i| at(i, base + i as i64)).collect();
+    store.insert_events(account, &more).await.expect("more late");
+    let started = std::time::Instant::now();
+    while late_rows(&store).await != (0, 0) {
+        assert!(started.elapsed() < Duration::from_secs(30), "no fold: {:?}", late_rows(&store).await);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let filter = EventFilter { start: 0, end: i64::MAX, text: None, snapshot: i64::MAX };
+    assert_eq!(store.count(account, &filter).await.expect("count"), 81);
+    // An import into a store that holds later events folds its late ones at its end.
+    let imported: Vec<ViewEvent> = (81..121).map(|i| at(i, base + i as i64)).collect();
+    let options = ImportOptions { per_commit: 10, unique_ids: true };
+    let batches = futures::stream::iter(imported.chunks(15).map(<[ViewEvent]>::to_vec).collect::<Vec<_>>());
+    let outcome = store.import_events(account, batches, options).await.expect("import");
+    assert_eq!(outcome.inserted, 40);
+    assert_eq!(late_rows(&store).await, (0, 0));
+    assert_eq!(store.count(account, &filter).await.expect("count"), 121);
 }
