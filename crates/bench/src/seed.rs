@@ -209,7 +209,10 @@ async fn settle(store: &SqliteStore) -> Result<()> {
     let started = Instant::now();
     let days = store.compact(i64::MAX).await.context("compacting the seeded store")?;
     if days > 0 {
-        eprintln!("  compacted {days} days of the text index in {:.0} s", started.elapsed().as_secs_f64());
+        eprintln!(
+            "  compacted {days} days of the text index and accounts' late events in {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
     }
     Ok(())
 }
