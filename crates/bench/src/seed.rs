@@ -229,6 +229,9 @@ async fn close(store: Arc<SqliteStore>) -> Result<()> {
 }
 
 /// A working copy of a cached database (the benchmark writes to it: request ids, ingest).
+/// Each file is synced before this returns: otherwise the kernel would write the copy (GBs
+/// for the 10M store) back to disk during the measurements that follow, and every `fsync` of
+/// the server's would wait behind it.
 pub fn working_copy(db: &Path, work_dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(work_dir).with_context(|| format!("creating {}", work_dir.display()))?;
     let name = db.file_name().context("a database file name")?;
@@ -237,7 +240,9 @@ pub fn working_copy(db: &Path, work_dir: &Path) -> Result<PathBuf> {
     for suffix in ["", "-wal", "-requests", "-requests-wal", ".key"] {
         let from = with_suffix(db, suffix);
         if from.exists() {
-            std::fs::copy(&from, with_suffix(&copy, suffix))
+            let to = with_suffix(&copy, suffix);
+            std::fs::copy(&from, &to)
+                .and_then(|_| std::fs::File::open(&to)?.sync_all())
                 .with_context(|| format!("copying {} to {}", from.display(), work_dir.display()))?;
         }
     }
