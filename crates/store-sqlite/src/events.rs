@@ -16,7 +16,7 @@ use crate::error::Fail;
 use crate::records::{self, PageRows};
 use crate::search::{Search, Sink};
 use crate::segments;
-use crate::{hours, late, text};
+use crate::{hours, ids, late, text};
 
 /// How many rows an ingest inserts between two cancellation checks.
 const CHECK_EVERY: usize = 1024;
@@ -37,9 +37,29 @@ pub(crate) struct Inserted {
     pub(crate) late: Option<late::Held>,
 }
 
+/// How an insert treats the ids of its events.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum IdCheck {
+    /// Claims each id ([`ids::Claims`]): an id the account holds is a duplicate. The account's
+    /// recent ids are folded once they reach [`ids::fold_at`], the fewest being `fold_min`.
+    Claim {
+        /// See `SqliteOptions::id_fold_min`.
+        fold_min: i64,
+    },
+    /// Claims none: a bulk import into a store without events, whose ids are unique and are
+    /// put in `event_ids` at its end ([`ids::fill`]).
+    Deferred,
+}
+
 /// Inserts a batch in the caller's transaction; new events take the account's next seqs. An
 /// event viewed well before the account's newest goes to `late_events` ([`late`]).
-pub(crate) fn insert(tx: &Connection, ctx: &Ctx<'_>, account: i64, events: &[ViewEvent]) -> Result<Inserted, Fail> {
+pub(crate) fn insert(
+    tx: &Connection,
+    ctx: &Ctx<'_>,
+    account: i64,
+    events: &[ViewEvent],
+    check: IdCheck,
+) -> Result<Inserted, Fail> {
     let last_seq: i64 = tx
         .prepare_cached("SELECT last_seq FROM accounts WHERE id = ?1")?
         .query_row([account], |r| r.get(0))
@@ -61,6 +81,7 @@ pub(crate) fn insert(tx: &Connection, ctx: &Ctx<'_>, account: i64, events: &[Vie
         let mut next = last_seq + 1;
         let now = viewlog_protocol::dates::unix_now();
         let mut router = late::Router::new(tx, account, now)?;
+        let mut claims = ids::Claims::new(tx)?;
         let mut to_main = tx.prepare_cached(late::INSERT_MAIN)?;
         let mut to_late = tx.prepare_cached(late::INSERT_LATE)?;
         let mut text_index = segments::Builder::default();
@@ -71,19 +92,20 @@ pub(crate) fn insert(tx: &Connection, ctx: &Ctx<'_>, account: i64, events: &[Vie
             if i % CHECK_EVERY == CHECK_EVERY - 1 {
                 ctx.check()?;
             }
-            // ON CONFLICT DO NOTHING: an id the table holds (also from earlier in this batch)
-            // changes no row; the other table is looked at first.
-            let is_late = router.is_late(e.viewed);
-            if router.taken_elsewhere(tx, is_late, account, &e.event_id)? {
-                if ahead {
-                    new.push(false);
+            // An id the account holds, also from earlier in this batch, is a duplicate.
+            if let IdCheck::Claim { .. } = check {
+                if !claims.claim(account, &e.event_id)? {
+                    if ahead {
+                        new.push(false);
+                    }
+                    outcome.duplicates += 1;
+                    continue;
                 }
-                outcome.duplicates += 1;
-                continue;
             }
+            let is_late = router.is_late(e.viewed);
             let record = records::render(e, &mut record)?;
             let stmt = if is_late { &mut to_late } else { &mut to_main };
-            let changed = stmt.execute(params![
+            stmt.execute(params![
                 account,
                 e.viewed,
                 next,
@@ -103,21 +125,17 @@ pub(crate) fn insert(tx: &Connection, ctx: &Ctx<'_>, account: i64, events: &[Vie
                 record,
             ])?;
             if ahead {
-                new.push(changed == 1);
+                new.push(true);
             }
-            if changed == 1 {
-                if is_late {
-                    router.added += 1;
-                }
-                if !ahead {
-                    text_index.push(e.viewed, next, fields(e))?;
-                }
-                viewed.push(e.viewed);
-                outcome.inserted += 1;
-                next += 1;
-            } else {
-                outcome.duplicates += 1;
+            if is_late {
+                router.added += 1;
             }
+            if !ahead {
+                text_index.push(e.viewed, next, fields(e))?;
+            }
+            viewed.push(e.viewed);
+            outcome.inserted += 1;
+            next += 1;
         }
         if let Some(built) = built {
             let built =
@@ -135,6 +153,12 @@ pub(crate) fn insert(tx: &Connection, ctx: &Ctx<'_>, account: i64, events: &[Vie
             hours::add(tx, account, viewed.into_iter())?;
             text_index.write(tx, ctx, account, now)?;
             held = router.finish(tx, account, next - 1, now)?;
+        }
+        if let IdCheck::Claim { fold_min } = check {
+            if claims.finish(tx, account, next - 1, fold_min)? {
+                let moved = ids::fold(tx, account)?;
+                tracing::debug!(account, moved, "folded recent event ids");
+            }
         }
         Ok(Inserted { outcome, late: held })
     })
@@ -575,6 +599,12 @@ mod tests {
         let plan = explain(&conn.db, late::FOLD);
         assert!(!plan.contains("TEMP B-TREE"), "{plan}");
         assert!(plan.contains("USING INDEX late_events_by_time (account_id=?)"), "{plan}");
+        // An id is looked for, and a fold reads the recent ids, through their primary keys.
+        let plan = explain(&conn.db, ids::FOLDED);
+        assert!(plan.contains("SEARCH event_ids USING PRIMARY KEY (account_id=? AND event_id=?)"), "{plan}");
+        let plan = explain(&conn.db, ids::FOLD);
+        assert!(!plan.contains("TEMP B-TREE"), "{plan}");
+        assert!(plan.contains("SEARCH recent_ids USING PRIMARY KEY (account_id=?)"), "{plan}");
         // A text search reads the segments of a range of days through their index.
         for query in [crate::search::RANGE_OLDER, crate::search::RANGE_NEWER] {
             let plan = explain(&conn.db, query);

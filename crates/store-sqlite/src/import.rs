@@ -1,13 +1,12 @@
 //! Storing an import ([`viewlog_store::Store::import_events`]): batches pulled from a stream by
 //! the writer, committed in large transactions; into a store without events, in one
-//! transaction that builds the event-id index once at the end.
+//! transaction that fills the table of event ids once at the end.
 //!
-//! An index that grows one random entry at a time costs a b-tree descent and a page change per
-//! event, about a third of an import's storing; built from all the rows at once it is a sort.
-//! That is only worth it when the index holds nothing yet (it is rebuilt whole) and only right
-//! when the ids do not repeat (the rows go in unchecked): a store with no events at all and an
-//! import whose caller promises unique ids. A broken promise fails the index's creation and the
-//! whole transaction rolls back.
+//! Claiming ids one event at a time (`ids.rs`) costs b-tree descents and page changes in
+//! random order; filled from all the rows at once, `event_ids` is a sort. That is only right
+//! when the ids do not repeat (the rows go in unchecked) and the account holds no ids yet: a
+//! store with no events at all and an import whose caller promises unique ids. A broken promise
+//! fails the fill and the whole transaction rolls back.
 //!
 //! Such a bulk load also leaves WAL mode for its transaction when it can. Through the WAL every
 //! page is written twice, into the log at the commit and into the database at the checkpoint
@@ -37,7 +36,8 @@ use viewlog_store::{ImportOptions, InsertOutcome, StoreError, ViewEvent};
 
 use crate::conn::{begin_write, commit, roll_back_open, use_wal, Conn, Ctx, Durability, Pool, Stats};
 use crate::error::{is_busy, is_unique_violation, Fail};
-use crate::{events, late};
+use crate::events::{self, IdCheck};
+use crate::{ids, late};
 
 /// What a bulk load needs to take the file out of WAL mode: the store's other connections to
 /// the file, to close those idle, and its counters.
@@ -46,10 +46,9 @@ pub(crate) struct OtherConns {
     pub(crate) readers: Vec<Arc<Pool>>,
     /// Where `imports_outside_wal` is counted.
     pub(crate) stats: Arc<Stats>,
+    /// See `SqliteOptions::id_fold_min`.
+    pub(crate) id_fold_min: i64,
 }
-
-/// The event-id index as migration 1 creates it, to drop and build again.
-pub(crate) const ID_INDEX: &str = "CREATE UNIQUE INDEX view_events_by_event_id ON view_events (account_id, event_id)";
 
 /// Stores the import; on failure, rolls back the open transaction (earlier commits stay).
 pub(crate) fn import<B>(
@@ -81,7 +80,7 @@ where
         }
         Ok(())
     };
-    let done = durable.and_then(|()| store(db, ctx, account, &mut batches, options, begin));
+    let done = durable.and_then(|()| store(db, ctx, account, &mut batches, options, others.id_fold_min, begin));
     if done.is_err() {
         roll_back_open(db);
     }
@@ -130,6 +129,7 @@ fn store<B>(
     account: i64,
     batches: &mut B,
     options: ImportOptions,
+    id_fold_min: i64,
     begin: impl Fn(&Connection) -> Result<(), Fail>,
 ) -> Result<InsertOutcome, Fail>
 where
@@ -137,16 +137,14 @@ where
 {
     begin(db)?;
     let bulk = options.unique_ids && !holds_events(db)?;
-    if bulk {
-        db.execute_batch("DROP INDEX view_events_by_event_id")?;
-    }
+    let check = if bulk { IdCheck::Deferred } else { IdCheck::Claim { fold_min: id_fold_min } };
     let mut total = InsertOutcome::default();
     let mut since_commit = 0usize;
     // This thread is the writer's blocking thread: waiting here for the next batch is what it
     // is for.
     while let Some(batch) = futures::executor::block_on(batches.next()) {
         ctx.check()?;
-        let outcome = events::insert(db, ctx, account, &batch)?.outcome;
+        let outcome = events::insert(db, ctx, account, &batch, check)?.outcome;
         total.inserted += outcome.inserted;
         total.duplicates += outcome.duplicates;
         since_commit += batch.len();
@@ -157,14 +155,16 @@ where
         }
     }
     if bulk {
-        match db.execute_batch(ID_INDEX) {
+        match ids::fill(db, account) {
             Err(e) if is_unique_violation(&e) => {
                 return Err(StoreError::Conflict(
                     "an event id repeats within an import that promised unique ids; none of it was stored".into(),
                 )
                 .into())
             }
-            other => other?,
+            other => {
+                other?;
+            }
         }
     }
     commit(db)?;

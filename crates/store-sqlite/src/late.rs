@@ -7,8 +7,7 @@
 //! which made such a batch four to five times slower than one viewed in the last minutes.
 //!
 //! Such an event goes to `late_events` instead, clustered by account and seq: appended in
-//! arrival order, whatever its time (its two indexes, by time and by event id, are small while
-//! the table is). Every read merges the two tables (`events.rs`): a page reads both ranges in
+//! arrival order, whatever its time (its index by time is small while the table is). Every read merges the two tables (`events.rs`): a page reads both ranges in
 //! time order, a count adds both, a row found by the text index is looked for in both. A
 //! **fold** later moves an account's late events into `view_events` in one transaction, in time
 //! order, so that each page of the table they land in is written once for all of them:
@@ -19,10 +18,9 @@
 //!   backfill folds as it goes, each fold writing the table once for a quarter of it anew;
 //! - at the end of an import (`import.rs`).
 //!
-//! An event id is stored once per account across both tables: each table's unique index holds
-//! its own rows, and an insert into one table first looks for the id in the other. The hour and
-//! day sums count events wherever they are, and seqs are the account's, so a fold changes no
-//! count, no seq and no page token.
+//! An event id is stored once per account whichever table holds the event: ids are claimed in
+//! tables of their own (`ids.rs`, migration 11). The hour and day sums count events wherever
+//! they are, and seqs are the account's, so a fold changes no count, no seq and no page token.
 
 use rusqlite::{params, Connection, OptionalExtension};
 use viewlog_store::StoreError;
@@ -51,18 +49,18 @@ macro_rules! columns {
     };
 }
 
-/// The insert of an event that is not late; an id already in the table changes no row.
+/// The insert of an event that is not late (its id claimed first: `ids.rs`).
 pub(crate) const INSERT_MAIN: &str = concat!(
     "INSERT INTO view_events (",
     columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT DO NOTHING"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
 );
 
-/// The insert of a late event; an id already in the table changes no row.
+/// The insert of a late event (its id claimed first: `ids.rs`).
 pub(crate) const INSERT_LATE: &str = concat!(
     "INSERT INTO late_events (",
     columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) ON CONFLICT DO NOTHING"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
 );
 
 /// A fold's move, in time order (the plan test in `events.rs` holds it to the time index).
@@ -74,14 +72,10 @@ pub(crate) const FOLD: &str = concat!(
     " FROM late_events WHERE account_id = ?1 ORDER BY account_id, viewed, seq"
 );
 
-/// Where one insert puts each event of its batch, and which ids it must look for in the other
-/// table.
+/// Where one insert puts each event of its batch.
 pub(crate) struct Router {
     /// Events viewed before this are late; `None` while the account's table is empty.
     edge: Option<i64>,
-    /// Whether the account holds late events (then an event for `view_events` is looked for
-    /// among them first).
-    holds_late: bool,
     /// Late events this insert added.
     pub(crate) added: i64,
 }
@@ -92,35 +86,12 @@ impl Router {
         let newest: Option<i64> = tx
             .prepare_cached("SELECT max(viewed) FROM view_events WHERE account_id = ?1")?
             .query_row([account], |r| r.get(0))?;
-        Ok(Router {
-            edge: newest.map(|newest| newest.min(now).saturating_sub(SLACK)),
-            holds_late: holds(tx, account)?,
-            added: 0,
-        })
+        Ok(Router { edge: newest.map(|newest| newest.min(now).saturating_sub(SLACK)), added: 0 })
     }
 
     /// Whether an event viewed at `viewed` is late.
     pub(crate) fn is_late(&self, viewed: i64) -> bool {
         self.edge.is_some_and(|edge| viewed < edge)
-    }
-
-    /// Whether `event_id` is stored in the table an event going to the other one must not
-    /// repeat: `view_events` for a late event, `late_events` otherwise.
-    pub(crate) fn taken_elsewhere(
-        &self,
-        tx: &Connection,
-        late: bool,
-        account: i64,
-        event_id: &str,
-    ) -> Result<bool, Fail> {
-        let sql = if late {
-            "SELECT EXISTS (SELECT 1 FROM view_events WHERE account_id = ?1 AND event_id = ?2)"
-        } else if self.holds_late || self.added > 0 {
-            "SELECT EXISTS (SELECT 1 FROM late_events WHERE account_id = ?1 AND event_id = ?2)"
-        } else {
-            return Ok(false);
-        };
-        Ok(tx.prepare_cached(sql)?.query_row(params![account, event_id], |r| r.get(0))?)
     }
 
     /// Records this insert's late events in `late_accounts`; how many the account now holds,
@@ -155,13 +126,6 @@ impl Held {
     pub(crate) fn fold_due(self, min: i64) -> bool {
         self.late >= fold_at(self.others, min)
     }
-}
-
-/// Whether the account holds any late event.
-fn holds(db: &Connection, account: i64) -> Result<bool, Fail> {
-    Ok(db
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM late_events WHERE account_id = ?1)")?
-        .query_row([account], |r| r.get(0))?)
 }
 
 /// Whether the account holds late events viewed in `[start, end]`: whether a read of that range

@@ -42,8 +42,11 @@
 //!   take less than the hop to a blocking thread and back.
 //! - **Events** are clustered by account and time (`PRIMARY KEY (account_id, viewed, seq)`,
 //!   `WITHOUT ROWID`, 8 KiB pages), so a page is one contiguous range read; paging is keyset
-//!   paging with row values, never `OFFSET`. Idempotency is a unique index on
-//!   `(account_id, event_id)`; ingest is `INSERT … ON CONFLICT DO NOTHING`, counting changes.
+//!   paging with row values, never `OFFSET`. Idempotency: an insert claims each event's id,
+//!   looked up in `event_ids` and added to `recent_ids` (`INSERT … ON CONFLICT DO NOTHING`,
+//!   counting changes); an account's recent ids are folded into `event_ids` once they reach an
+//!   eighth of them ([`SqliteOptions::id_fold_min`]), so that a batch of random ids changes the
+//!   few pages of a small table rather than a page of a big one per event (the `ids` module).
 //!   `seq` comes from the account's `last_seq`, bumped in the inserting transaction (SQLite has
 //!   one writer, so seqs increase in commit order). Reading in seq order (`events_after`,
 //!   for copying a store) needs an index on `(account_id, seq)`, which would cost every
@@ -73,6 +76,7 @@ mod dictionaries;
 mod error;
 mod events;
 mod hours;
+mod ids;
 mod import;
 mod late;
 mod lookups;
@@ -114,7 +118,7 @@ pub struct SqliteOptions {
     /// How many rate-limit buckets to keep in memory at the most (full ones are evicted first).
     pub max_rate_buckets: usize,
     /// The writer connection's page cache in KiB (readers keep SQLite's default of 2 MiB).
-    /// Ingest touches the event-id index all over; a larger cache saves reads, not writes.
+    /// Ingest looks up event ids all over; a larger cache saves reads, not writes.
     pub writer_cache_kib: u32,
     /// Open the requests file (`<db>-requests`, replay records) at once rather than at the first
     /// replay record, and fail if another process holds it: what a server does at start. The
@@ -133,6 +137,10 @@ pub struct SqliteOptions {
     /// also due at a quarter of the account's other events, up to a million, and once the
     /// account took none for the compaction's settling time (see the crate docs).
     pub late_fold_min: u64,
+    /// The fewest recent event ids (claimed since the account's last fold, see the crate docs)
+    /// that make a fold of them into the account's other ids due; a fold is also due at an
+    /// eighth of those other ids, up to a million.
+    pub id_fold_min: u64,
 }
 
 impl Default for SqliteOptions {
@@ -146,6 +154,7 @@ impl Default for SqliteOptions {
             inline_budget: Duration::from_millis(1),
             dictionary_cache_bytes: 16 << 20,
             late_fold_min: late::FOLD_MIN as u64,
+            id_fold_min: ids::FOLD_MIN as u64,
         }
     }
 }
@@ -182,6 +191,8 @@ struct Inner {
     folding: AtomicBool,
     /// See [`SqliteOptions::late_fold_min`].
     late_fold_min: i64,
+    /// See [`SqliteOptions::id_fold_min`].
+    id_fold_min: i64,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -252,6 +263,7 @@ impl SqliteStore {
                 seq_index: AtomicBool::new(false),
                 folding: AtomicBool::new(false),
                 late_fold_min: i64::try_from(options.late_fold_min).unwrap_or(i64::MAX),
+                id_fold_min: i64::try_from(options.id_fold_min).unwrap_or(i64::MAX),
             }),
         })
     }
@@ -1238,7 +1250,9 @@ impl Store for SqliteStore {
     /// insert that makes them due a fold starts one, which later writes wait for (`late`).
     async fn insert_events(&self, account: AccountId, events: &[ViewEvent]) -> StoreResult<InsertOutcome> {
         let events = events.to_vec();
-        let inserted = self.write(Durability::Full, move |tx, ctx| events::insert(tx, ctx, account.0, &events)).await?;
+        let check = events::IdCheck::Claim { fold_min: self.inner.id_fold_min };
+        let inserted =
+            self.write(Durability::Full, move |tx, ctx| events::insert(tx, ctx, account.0, &events, check)).await?;
         if inserted.late.is_some_and(|held| held.fold_due(self.inner.late_fold_min)) {
             self.start_fold(account.0);
         }
@@ -1246,7 +1260,7 @@ impl Store for SqliteStore {
     }
 
     /// Pulls the batches on the writer's thread; into a store without events and with unique
-    /// ids promised, one transaction that builds the event-id index at the end, written with a
+    /// ids promised, one transaction that fills the table of event ids at the end, written with a
     /// rollback journal if no other connection has the file open (`import` module).
     async fn import_events<B>(
         &self,
@@ -1260,6 +1274,7 @@ impl Store for SqliteStore {
         let others = import::OtherConns {
             readers: vec![Arc::clone(&self.inner.readers), Arc::clone(&self.inner.lookups)],
             stats: Arc::clone(&self.inner.stats),
+            id_fold_min: self.inner.id_fold_min,
         };
         self.inner.writer.run(move |conn, ctx| import::import(conn, ctx, account.0, batches, options, &others)).await
     }

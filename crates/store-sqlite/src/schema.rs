@@ -280,6 +280,30 @@ CREATE TABLE late_accounts (
     last_at     INTEGER NOT NULL
 ) STRICT;
 "#,
+    // 11: event ids claimed in tables of their own rather than in unique indexes on the two
+    // events tables (ids.rs), filled from the events stored.
+    r#"
+-- An account's event ids but its recent ones (ids.rs): looked up by every insert, written by
+-- a fold of the recent ones.
+CREATE TABLE event_ids (
+    account_id  INTEGER NOT NULL,
+    event_id    TEXT    NOT NULL,
+    PRIMARY KEY (account_id, event_id)
+) STRICT, WITHOUT ROWID;
+-- The ids an account's inserts claimed since its last fold, counted in accounts.recent_ids.
+CREATE TABLE recent_ids (
+    account_id  INTEGER NOT NULL,
+    event_id    TEXT    NOT NULL,
+    PRIMARY KEY (account_id, event_id)
+) STRICT, WITHOUT ROWID;
+ALTER TABLE accounts ADD COLUMN recent_ids INTEGER NOT NULL DEFAULT 0;
+INSERT INTO event_ids (account_id, event_id)
+    SELECT account_id, event_id FROM view_events
+    UNION ALL SELECT account_id, event_id FROM late_events
+    ORDER BY 1, 2;
+DROP INDEX view_events_by_event_id;
+DROP INDEX late_events_by_event_id;
+"#,
 ];
 
 /// Migration 4: the text index with its term dictionary replaces migration 3's segments of text

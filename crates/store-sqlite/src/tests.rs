@@ -2,7 +2,6 @@
 
 use std::time::{Duration, Instant};
 
-use rusqlite::OptionalExtension;
 use viewlog_store::conformance::Batches;
 use viewlog_store::{Cursor, Direction, EventFilter, PageRequest, Store, ViewEvent};
 
@@ -372,6 +371,8 @@ async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
              ALTER TABLE view_events DROP COLUMN record; -- migration 7's
              DROP TABLE text_days; -- migration 8's
              DROP TABLE late_events; DROP TABLE late_accounts; -- migration 10's
+             DROP TABLE event_ids; DROP TABLE recent_ids; ALTER TABLE accounts DROP COLUMN recent_ids;
+             CREATE UNIQUE INDEX view_events_by_event_id ON view_events (account_id, event_id); -- migration 11's
              PRAGMA user_version = 4;",
         )
         .expect("version 4");
@@ -763,15 +764,20 @@ async fn a_big_batch_with_duplicates_is_indexed_as_stored() {
     }
 }
 
-/// The event-id index's definition as the database holds it.
-async fn id_index_sql(store: &SqliteStore) -> Option<String> {
+/// The rows of the id tables and the accounts' count of recent ids:
+/// `(event_ids, recent_ids, sum of accounts.recent_ids)`.
+async fn id_rows(store: &SqliteStore) -> (i64, i64, i64) {
     store
         .read_for_test(|db| {
-            db.query_row("SELECT sql FROM sqlite_schema WHERE name = 'view_events_by_event_id'", [], |r| r.get(0))
-                .optional()
+            db.query_row(
+                "SELECT (SELECT count(*) FROM event_ids), (SELECT count(*) FROM recent_ids), \
+                 (SELECT sum(recent_ids) FROM accounts)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
         })
         .await
-        .expect("schema")
+        .expect("id rows")
 }
 
 /// Import options that allow a bulk load: unique ids promised.
@@ -782,21 +788,20 @@ fn three_batches() -> Vec<Vec<ViewEvent>> {
     (0..3).map(|c| (0..1000).map(|i| event(c * 1000 + i)).collect()).collect()
 }
 
-/// An import into a store without events, unique ids promised, drops the event-id index and
-/// builds it again at the end: afterwards it is the index migration 1 made, and it works.
+/// An import into a store without events, unique ids promised, claims no id while it loads and
+/// fills the table of event ids at its end: afterwards every id is there, and taken.
 #[tokio::test]
-async fn a_bulk_import_leaves_the_event_id_index_as_it_was() {
+async fn a_bulk_import_fills_the_event_ids_at_its_end() {
     let (store, _dir) = store(1).await;
     let account = store.create_account("acme", 0).await.expect("account").id;
-    let before = id_index_sql(&store).await.expect("migration 1 creates the index");
-    assert_eq!(before, import::ID_INDEX);
     let batches = three_batches();
     let options = BULK;
     let outcome = store.import_events(account, Batches::of(batches), options).await.expect("import");
     assert_eq!(outcome.inserted, 3000);
-    assert_eq!(id_index_sql(&store).await, Some(before));
+    assert_eq!(id_rows(&store).await, (3000, 0, 0));
     let again = store.insert_events(account, &[event(7), event(2999), event(3000)]).await.expect("insert");
     assert_eq!((again.inserted, again.duplicates), (1, 2));
+    assert_eq!(id_rows(&store).await, (3000, 1, 1));
 }
 
 /// The journal mode a new connection to the store's file finds, and whether a rollback journal
@@ -896,13 +901,13 @@ async fn a_bulk_import_beside_another_connection_goes_through_the_wal() {
     assert_eq!(outcome.inserted, 1000);
     assert_eq!(store.imports_outside_wal(), 0);
     assert_eq!(count(&other), 1000);
-    assert_eq!(id_index_sql(&store).await.as_deref(), Some(import::ID_INDEX));
+    assert_eq!(id_rows(&store).await, (1000, 0, 0));
     drop(other);
     assert_eq!(journal_mode(&dir), ("wal".to_owned(), false));
 }
 
-/// An import that promised unique ids and repeats one fails as a conflict and stores nothing;
-/// the event-id index is back.
+/// An import that promised unique ids and repeats one fails as a conflict and stores nothing,
+/// no id either.
 #[tokio::test]
 async fn a_bulk_import_with_a_repeated_id_stores_nothing() {
     let (store, dir) = store(1).await;
@@ -919,12 +924,13 @@ async fn a_bulk_import_with_a_repeated_id_stores_nothing() {
     assert_eq!(store.snapshot(account).await.expect("snapshot"), 0);
     let filter = EventFilter { start: 0, end: i64::MAX, text: None, snapshot: i64::MAX };
     assert_eq!(store.count(account, &filter).await.expect("count"), 0);
-    assert_eq!(id_index_sql(&store).await.as_deref(), Some(import::ID_INDEX));
+    assert_eq!(id_rows(&store).await, (0, 0, 0));
     // Not a bulk load any more once the store holds events: a repeated id is a duplicate.
     store.insert_events(account, &[event(0)]).await.expect("insert");
     let batches = vec![vec![event(1), event(1), event(0)]];
     let outcome = store.import_events(account, Batches::of(batches), options).await.expect("import");
     assert_eq!((outcome.inserted, outcome.duplicates), (1, 2));
+    assert_eq!(id_rows(&store).await, (0, 2, 2));
 }
 
 /// The signature's lookups a server keeps follow what another process commits: a key revoked
@@ -1367,4 +1373,102 @@ async fn late_events_are_folded_once_they_stop_or_pile_up() {
     assert_eq!(outcome.inserted, 40);
     assert_eq!(late_rows(&store).await, (0, 0));
     assert_eq!(store.count(account, &filter).await.expect("count"), 121);
+}
+
+/// Ids are claimed in `recent_ids` and folded into `event_ids` once an account holds enough of
+/// them: whichever table holds an id (and whichever table holds its event, late or not), it is
+/// a duplicate, within a batch as across batches and accounts keep their own ids. Checked
+/// against a model over many batches that cross several folds.
+#[tokio::test]
+async fn event_ids_are_taken_once_across_folds() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let options = SqliteOptions { id_fold_min: 40, late_fold_min: 1_000_000, ..SqliteOptions::default() };
+    let store = SqliteStore::open(dir.path().join("viewlog.db"), options).await.expect("open");
+    let acme = store.create_account("acme", 0).await.expect("account").id;
+    let globex = store.create_account("globex", 0).await.expect("account").id;
+    let base = 1_600_000_000;
+    let mut taken = std::collections::HashSet::new();
+    let mut folds = 0;
+    let mut recent_before = 0;
+    let mut x: u64 = 7;
+    for round in 0..60usize {
+        // Ids drawn from a range that repeats often; times now recent, now a week back (late).
+        let batch: Vec<ViewEvent> = (0..25)
+            .map(|_| {
+                x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+                let i = (x >> 33) as usize % 2_000;
+                let viewed =
+                    if (x >> 20).is_multiple_of(3) { base + (i as i64) } else { base + 7 * 86_400 + round as i64 };
+                ViewEvent { viewed, ..event(i) }
+            })
+            .collect();
+        let account = if round % 5 == 4 { globex } else { acme };
+        let mut want_new = 0;
+        for e in &batch {
+            if taken.insert((account, e.event_id.clone())) {
+                want_new += 1;
+            }
+        }
+        let outcome = store.insert_events(account, &batch).await.expect("insert");
+        assert_eq!((outcome.inserted, outcome.duplicates), (want_new, 25 - want_new), "round {round}");
+        let (folded, recent, counted) = id_rows(&store).await;
+        assert_eq!(folded + recent, taken.len() as i64, "round {round}");
+        assert_eq!(recent, counted, "round {round}: accounts.recent_ids counts the table");
+        if recent < recent_before {
+            folds += 1;
+        }
+        recent_before = recent;
+    }
+    assert!(folds >= 3, "{folds} folds");
+    assert!(late_rows(&store).await.0 > 0, "some events went to the late table");
+    for account in [acme, globex] {
+        let stored = store.events_after(account, 0, 100_000).await.expect("after");
+        let ids: std::collections::HashSet<_> = stored.iter().map(|e| e.event.event_id.clone()).collect();
+        assert_eq!(ids.len(), stored.len(), "each id once");
+        assert_eq!(ids.len(), taken.iter().filter(|(a, _)| *a == account).count());
+    }
+}
+
+/// A version-10 file holding events in both tables gets their ids in `event_ids` (migration 11),
+/// and the unique indexes that held them are gone: the ids stay taken.
+#[tokio::test]
+async fn a_version_10_file_gets_its_ids_in_a_table() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v10.db");
+    {
+        let db = rusqlite::Connection::open(&path).expect("raw open");
+        db.pragma_update(None, "journal_mode", "WAL").expect("wal");
+        for migration in &schema::MIGRATIONS[..10] {
+            db.execute_batch(migration).expect("schema");
+        }
+        db.pragma_update(None, "user_version", 10).expect("version");
+        db.pragma_update(None, "application_id", schema::APPLICATION_ID).expect("application id");
+        db.execute("INSERT INTO accounts (id, name, created_at, last_seq) VALUES (7, 'acme', 0, 4)", [])
+            .expect("account");
+        for (table, seq) in [("view_events", 1), ("view_events", 2), ("late_events", 3), ("late_events", 4)] {
+            db.execute(
+                &format!(
+                    "INSERT INTO {table} (account_id, viewed, seq, event_id, sender, recipient, viewer, source, \
+                     subject, content_viewed, discovery_case, message_date, record) \
+                     VALUES (7, ?1, ?2, ?3, 's', 'r', 'v', 'Message Tracking', 'subject', 1, 0, 0, '{{}}')"
+                ),
+                rusqlite::params![1_600_000_000 + seq, seq, format!("old-{seq}")],
+            )
+            .expect("event");
+        }
+    }
+    let store = SqliteStore::open(&path, SqliteOptions::default()).await.expect("open and migrate");
+    assert_eq!(id_rows(&store).await, (4, 0, 0));
+    let indexes: i64 = store
+        .read_for_test(|db| {
+            db.query_row("SELECT count(*) FROM sqlite_schema WHERE name LIKE '%by_event_id'", [], |r| r.get(0))
+        })
+        .await
+        .expect("schema");
+    assert_eq!(indexes, 0);
+    let account = viewlog_store::AccountId(7);
+    let again: Vec<ViewEvent> = (1..=5).map(|seq| ViewEvent { event_id: format!("old-{seq}"), ..event(seq) }).collect();
+    let outcome = store.insert_events(account, &again).await.expect("insert");
+    assert_eq!((outcome.inserted, outcome.duplicates), (1, 4));
+    assert_eq!(id_rows(&store).await, (4, 1, 1));
 }

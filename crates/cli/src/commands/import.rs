@@ -11,7 +11,7 @@
 //! again stores nothing new; an id that appears twice in the file is stored once, as the earlier
 //! viewed of the two. When no id repeats in the file (the hashes tell), the store is told so: a
 //! SQLite store that holds no events yet then takes the whole import as one transaction and
-//! builds its event-id index once, at the end; with the file to itself, it writes that
+//! fills its table of event ids once, at the end; with the file to itself, it writes that
 //! transaction with a rollback journal rather than through its write-ahead log.
 
 use crate::settings::{load_file, StoreArgs};
