@@ -169,13 +169,9 @@ async fn run<S: Store>(
             let grant = verified.grant_edit()?;
             let bytes = read_bytes(body, limit).await?;
             let large = bytes.len() >= crate::memory::TRIM_AFTER_BYTES;
-            let outcome = match parse_body(&bytes) {
-                Ok(body) => {
-                    drop(bytes);
-                    state.service.record_views(&grant, &body).await.map_err(HttpError::from)
-                }
-                Err(e) => Err(e),
-            };
+            // Read without a tree of the body when it takes that path; the bytes are dropped
+            // before the events are stored.
+            let outcome = state.service.record_views_body(&grant, bytes).await.map_err(HttpError::from);
             if large {
                 // The body, its tree and its events are freed by now.
                 crate::memory::trim_soon();
