@@ -106,7 +106,107 @@ pub(crate) struct Segment {
     events: u32,
     max_seq: i64,
     /// Each term's postings, ascending.
-    terms: FxHashMap<Box<[u8]>, Vec<u32>>,
+    terms: Dictionary,
+}
+
+/// The terms of a segment being built and their postings, without an allocation per term: a
+/// backfill's batch spreads its events over hundreds of days, a few dozen per day's segment, so
+/// most of a segment's terms are new to it (a map of boxed terms to vectors of postings made two
+/// allocations per word of every event: a tenth of a server taking such batches).
+#[derive(Debug, Default)]
+struct Dictionary {
+    /// The terms' bytes, back to back, in the order they were first seen.
+    bytes: Vec<u8>,
+    /// Each term, in that order.
+    terms: Vec<Term>,
+    /// A term's index by a 64-bit hash of its bytes; a hash already taken by another term is
+    /// probed onwards ([`Dictionary::add`]).
+    by_hash: FxHashMap<u64, u32>,
+    /// Every posting: its ordinal and the index of its term's next posting ([`NO_NEXT`] for the
+    /// last), so that each term's postings are a list in ascending order.
+    postings: Vec<(u32, u32)>,
+}
+
+/// The hash a [`Dictionary`] first looks a term up by.
+fn hash_of(term: &[u8]) -> u64 {
+    use std::hash::Hasher;
+    let mut h = rustc_hash::FxHasher::default();
+    h.write(term);
+    h.finish()
+}
+
+/// One term of a [`Dictionary`].
+#[derive(Debug, Clone, Copy)]
+struct Term {
+    /// Where its bytes start in `bytes`, and how many.
+    start: u32,
+    len: u32,
+    /// Its first and last postings' indexes in `postings`.
+    first: u32,
+    last: u32,
+    /// How many postings it has.
+    count: u32,
+}
+
+/// The `next` of a term's last posting.
+const NO_NEXT: u32 = u32::MAX;
+
+impl Dictionary {
+    /// Adds `ordinal` to `term`'s postings, once (ordinals arrive in ascending order).
+    fn add(&mut self, term: &[u8], ordinal: u32) -> Result<(), Fail> {
+        let mut hash = hash_of(term);
+        let index = loop {
+            match self.by_hash.entry(hash) {
+                std::collections::hash_map::Entry::Occupied(e) => {
+                    let t = self.terms[*e.get() as usize];
+                    if &self.bytes[t.start as usize..(t.start + t.len) as usize] == term {
+                        break Some(*e.get());
+                    }
+                    // Another term holds this hash: probe the next one.
+                    hash = hash.wrapping_add(0x9e37_79b9_7f4a_7c15);
+                }
+                std::collections::hash_map::Entry::Vacant(e) => {
+                    e.insert(u32::try_from(self.terms.len()).map_err(|_| too_big())?);
+                    break None;
+                }
+            }
+        };
+        let posting = u32::try_from(self.postings.len()).map_err(|_| too_big())?;
+        match index {
+            Some(index) => {
+                let t = &mut self.terms[index as usize];
+                if self.postings[t.last as usize].0 == ordinal {
+                    return Ok(());
+                }
+                self.postings[t.last as usize].1 = posting;
+                t.last = posting;
+                t.count += 1;
+            }
+            None => {
+                let start = u32::try_from(self.bytes.len()).map_err(|_| too_big())?;
+                self.bytes.extend_from_slice(term);
+                let len = u32::try_from(term.len()).map_err(|_| too_big())?;
+                self.terms.push(Term { start, len, first: posting, last: posting, count: 1 });
+            }
+        }
+        self.postings.push((ordinal, NO_NEXT));
+        Ok(())
+    }
+
+    /// A term's bytes.
+    fn bytes_of(&self, t: &Term) -> &[u8] {
+        &self.bytes[t.start as usize..(t.start + t.len) as usize]
+    }
+
+    /// A term's postings, ascending.
+    fn postings_of(&self, t: &Term) -> impl Iterator<Item = u32> + '_ {
+        let mut at = t.first;
+        std::iter::from_fn(move || {
+            let (ordinal, next) = *self.postings.get(at as usize)?;
+            at = next;
+            Some(ordinal)
+        })
+    }
 }
 
 /// A segment as stored: its columns.
@@ -259,7 +359,13 @@ impl Segment {
             let folded = std::str::from_utf8(&self.body[from..])
                 .map_err(|_| StoreError::Backend("a folded field is not UTF-8".into()))?;
             let terms = &mut self.terms;
-            for_each_term(folded, |term| add_posting(terms, term, ordinal));
+            let mut added = Ok(());
+            for_each_term(folded, |term| {
+                if added.is_ok() {
+                    added = terms.add(term, ordinal);
+                }
+            });
+            added?;
         }
         self.body.push(EVENT_END);
         let end = u32::try_from(self.body.len()).map_err(|_| too_big())?;
@@ -273,26 +379,27 @@ impl Segment {
 
     /// The stored form: terms sorted, their postings in that order.
     pub(crate) fn encode(self) -> Result<Encoded, Fail> {
-        let mut terms: Vec<(Box<[u8]>, Vec<u32>)> = self.terms.into_iter().collect();
-        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        let mut dict = self.terms;
+        let mut terms = std::mem::take(&mut dict.terms);
+        terms.sort_unstable_by(|a, b| dict.bytes_of(a).cmp(dict.bytes_of(b)));
         let mut out = Encoded {
             events: self.events,
             max_seq: self.max_seq,
-            terms: Vec::with_capacity(terms.iter().map(|(t, _)| t.len() + 1).sum()),
+            terms: Vec::with_capacity(dict.bytes.len() + terms.len()),
             term_meta: Vec::with_capacity(terms.len() * META_LEN),
             keys: self.keys,
-            postings: Vec::with_capacity(terms.iter().map(|(_, p)| p.len() * 4).sum()),
+            postings: Vec::with_capacity(dict.postings.len() * 4),
             body: self.body,
         };
         let mut end = 0u32;
-        for (term, postings) in terms {
-            out.terms.extend_from_slice(&term);
+        for term in &terms {
+            out.terms.extend_from_slice(dict.bytes_of(term));
             out.terms.push(FIELD_END);
-            end = end.checked_add(u32::try_from(postings.len()).map_err(|_| too_big())?).ok_or_else(too_big)?;
+            end = end.checked_add(term.count).ok_or_else(too_big)?;
             out.term_meta.extend_from_slice(&end.to_le_bytes());
-            let first = postings.first().map_or(0, |&o| o as usize * KEY_LEN);
+            let first = dict.postings.get(term.first as usize).map_or(0, |&(o, _)| o as usize * KEY_LEN);
             out.term_meta.extend_from_slice(out.keys.get(first..first + 16).ok_or_else(corrupt)?);
-            for p in postings {
+            for p in dict.postings_of(term) {
                 out.postings.extend_from_slice(&p.to_le_bytes());
             }
         }
@@ -301,20 +408,6 @@ impl Segment {
 
     fn insert(self, tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
         self.encode()?.insert(tx, account, day)
-    }
-}
-
-/// Adds `ordinal` to `term`'s postings, once (ordinals arrive in ascending order).
-fn add_posting(terms: &mut FxHashMap<Box<[u8]>, Vec<u32>>, term: &[u8], ordinal: u32) {
-    match terms.get_mut(term) {
-        Some(list) => {
-            if list.last() != Some(&ordinal) {
-                list.push(ordinal);
-            }
-        }
-        None => {
-            terms.insert(term.into(), vec![ordinal]);
-        }
     }
 }
 
@@ -536,6 +629,23 @@ pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two terms whose hashes collide each keep their own postings: the second is probed past
+    /// the first.
+    #[test]
+    fn a_dictionary_keeps_colliding_terms_apart() {
+        let mut d = Dictionary::default();
+        d.add(b"alpha", 0).expect("add");
+        // Make "beta" collide with "alpha": its hash taken by alpha's entry.
+        d.by_hash.insert(hash_of(b"beta"), 0);
+        for (term, ordinal) in [(&b"beta"[..], 1), (b"alpha", 1), (b"beta", 2), (b"beta", 2), (b"alpha", 3)] {
+            d.add(term, ordinal).expect("add");
+        }
+        let got: Vec<(Vec<u8>, Vec<u32>)> =
+            d.terms.iter().map(|t| (d.bytes_of(t).to_vec(), d.postings_of(t).collect())).collect();
+        assert_eq!(got, vec![(b"alpha".to_vec(), vec![0, 1, 3]), (b"beta".to_vec(), vec![1, 2])]);
+        assert_eq!(d.terms.iter().map(|t| t.count).collect::<Vec<_>>(), vec![3, 2]);
+    }
 
     #[test]
     fn a_day_is_merged_when_its_small_segments_are_many_or_big_enough() {
