@@ -28,6 +28,13 @@ use viewlog_store::{StoreError, StoreResult};
 use crate::dictionaries::Dictionaries;
 use crate::error::Fail;
 
+/// Pages of write-ahead log after which a commit of the events file checkpoints it (SQLite's
+/// default is 1,000). A 10,000-event batch writes a few thousand pages, many of them the same
+/// ones as the batch before (the ends of the tables it appends to, the recent ids, the hour
+/// sums, the b-trees' inner pages): checkpointing every few batches copies each such page into
+/// the database once for all of them, and syncs the database once.
+pub(crate) const WRITER_AUTOCHECKPOINT: i64 = 10_000;
+
 /// How much a commit on a connection must survive (`PRAGMA synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Durability {
@@ -127,6 +134,7 @@ impl Conn {
                 db.pragma_update(None, "synchronous", "FULL")?;
                 // Negative: KiB rather than pages.
                 db.pragma_update(None, "cache_size", -i64::from(config.writer_cache_kib))?;
+                db.pragma_update(None, "wal_autocheckpoint", WRITER_AUTOCHECKPOINT)?;
             }
             Kind::Reader => db.pragma_update(None, "query_only", "ON")?,
             Kind::Requests => {

@@ -199,6 +199,11 @@ async fn replay_records_commit_with_normal_sync_and_events_with_full() {
         .await
         .expect("pragma");
     assert_eq!(autocheckpoint, requests::AUTOCHECKPOINT);
+    let autocheckpoint = writer
+        .run(|conn, _| Ok(conn.db.pragma_query_value(None, "wal_autocheckpoint", |r| r.get::<_, i64>(0))?))
+        .await
+        .expect("pragma");
+    assert_eq!(autocheckpoint, conn::WRITER_AUTOCHECKPOINT);
     assert!(store.remember_request("AK", "req-1", NOW + 60, NOW).await.expect("remember"));
     let account = store.create_account("acme", 0).await.expect("account").id;
     store.purge_requests(NOW).await.expect("purge");
