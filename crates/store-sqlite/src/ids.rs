@@ -17,7 +17,7 @@
 //! an insert into `recent_ids` that a repeated id (also one repeated within the batch) leaves
 //! unchanged. `accounts.recent_ids` counts an account's recent ids. Once they reach an eighth of
 //! its folded ones ([`fold_at`]), the insert that gets there **folds** them: it moves them into
-//! `event_ids` in key order, in its own transaction, so that each page of `event_ids` is
+//! `event_ids` in key order, in the same transaction, so that each page of `event_ids` is
 //! written once for all of them. An eighth balances the two costs: a batch rewrites about all of
 //! `recent_ids` (bigger the later the fold), and a fold rewrites about all of the account's
 //! `event_ids` (rarer the later the fold).
