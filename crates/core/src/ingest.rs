@@ -117,9 +117,7 @@ pub enum JsonEventError {
 /// that shape (a numeric id, a flag written as a string, a repeated key…) is parsed into a
 /// [`Value`] and read by [`read_event`], so both answer the same for every line.
 pub fn read_json_event(text: &[u8]) -> Result<ViewEvent, JsonEventError> {
-    // Only an object takes the fast path: a derived struct would also read an array.
-    let object = text.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    if let Some(typed) = object.then(|| serde_json::from_slice::<TypedEvent<'_>>(text).ok()).flatten() {
+    if let Ok(ObjectOnly(typed)) = serde_json::from_slice::<ObjectOnly<TypedEvent<'_>>>(text) {
         return read_fields(&typed).map_err(JsonEventError::Invalid);
     }
     let value: Value = serde_json::from_slice(text).map_err(|e| JsonEventError::Syntax(e.to_string()))?;
@@ -261,8 +259,8 @@ struct TypedBody<'a> {
     data: Option<Vec<ObjectOnly<TypedEvent<'a>>>>,
 }
 
-/// An event that deserializes only from a JSON object: a derived struct would also read an
-/// array, which [`read_event`] refuses.
+/// A value that deserializes only from a JSON object: a derived struct would also read an
+/// array, which [`read_event`] and the tolerant reader's bodies refuse.
 struct ObjectOnly<T>(T);
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
@@ -289,11 +287,7 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for ObjectOnly<T> {
 /// names what is wrong. Where this answers, it answers what that would.
 pub fn read_typed_body(bytes: &[u8]) -> Option<Vec<ViewEvent>> {
     let body = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    // Only an object: a derived struct would also read an array.
-    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
-        return None;
-    }
-    let typed: TypedBody<'_> = serde_json::from_slice(body).ok()?;
+    let ObjectOnly(typed) = serde_json::from_slice::<ObjectOnly<TypedBody<'_>>>(body).ok()?;
     let items = typed.data.unwrap_or_default();
     if items.len() > MAX_INGEST_BATCH {
         return None;
