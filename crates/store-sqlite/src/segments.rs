@@ -72,6 +72,14 @@ fn tier(n: i64) -> u32 {
 /// characters, as `char::is_alphanumeric` has them. A search splits its needle the same way.
 pub(crate) fn for_each_term<'a>(text: &'a str, mut f: impl FnMut(&'a [u8])) {
     let bytes = text.as_bytes();
+    for_each_term_span(text, |span| f(&bytes[span]));
+}
+
+/// Calls `f` with where each term of `text` lies in it ([`for_each_term`]). ASCII lower-casing
+/// keeps every byte where it was and alphanumeric or not, so the spans of an ASCII text are
+/// those of its folded form too.
+fn for_each_term_span(text: &str, mut f: impl FnMut(std::ops::Range<usize>)) {
+    let bytes = text.as_bytes();
     let mut start: Option<usize> = None;
     let mut i = 0;
     while i < bytes.len() {
@@ -86,7 +94,7 @@ pub(crate) fn for_each_term<'a>(text: &'a str, mut f: impl FnMut(&'a [u8])) {
         match (word, start) {
             (true, None) => start = Some(i),
             (false, Some(s)) => {
-                f(&bytes[s..i]);
+                f(s..i);
                 start = None;
             }
             _ => {}
@@ -94,7 +102,7 @@ pub(crate) fn for_each_term<'a>(text: &'a str, mut f: impl FnMut(&'a [u8])) {
         i += len;
     }
     if let Some(s) = start {
-        f(&bytes[s..]);
+        f(s..bytes.len());
     }
 }
 
@@ -353,18 +361,29 @@ impl Segment {
             if i > 0 {
                 self.body.push(FIELD_END);
             }
-            let from = self.body.len();
-            fold_into(&mut self.body, field);
-            // Folding keeps UTF-8 UTF-8; the check costs a scan of bytes just written.
-            let folded = std::str::from_utf8(&self.body[from..])
-                .map_err(|_| StoreError::Backend("a folded field is not UTF-8".into()))?;
             let terms = &mut self.terms;
             let mut added = Ok(());
-            for_each_term(folded, |term| {
-                if added.is_ok() {
-                    added = terms.add(term, ordinal);
-                }
-            });
+            // The terms are taken from the folded text without checking it as UTF-8 again: an
+            // ASCII field folds in place (its terms lie where the field's do), any other is
+            // folded into a string first.
+            let from = self.body.len();
+            if field.is_ascii() {
+                self.body.extend(field.bytes().map(|b| b.to_ascii_lowercase()));
+                let folded = &self.body[from..];
+                for_each_term_span(field, |span| {
+                    if added.is_ok() {
+                        added = terms.add(&folded[span], ordinal);
+                    }
+                });
+            } else {
+                let folded = field.to_lowercase();
+                for_each_term(&folded, |term| {
+                    if added.is_ok() {
+                        added = terms.add(term, ordinal);
+                    }
+                });
+                self.body.extend_from_slice(folded.as_bytes());
+            }
             added?;
         }
         self.body.push(EVENT_END);
@@ -408,16 +427,6 @@ impl Segment {
 
     fn insert(self, tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
         self.encode()?.insert(tx, account, day)
-    }
-}
-
-/// Appends the lower-cased `field` (as `str::to_lowercase` does it, without allocating for
-/// ASCII).
-fn fold_into(out: &mut Vec<u8>, field: &str) {
-    if field.is_ascii() {
-        out.extend(field.bytes().map(|b| b.to_ascii_lowercase()));
-    } else {
-        out.extend_from_slice(field.to_lowercase().as_bytes());
     }
 }
 
@@ -672,13 +681,27 @@ mod tests {
         assert_eq!(tier(1 << 20), 10);
     }
 
+    /// A segment keeps each field as `str::to_lowercase` has it, and the terms of those.
     #[test]
-    fn folding_matches_to_lowercase() {
-        for s in ["Quarterly RESULTS", "ÅSA Öberg", "\u{212a}elvin", "ΟΔΟΣ", "Straße"] {
-            let mut out = Vec::new();
-            fold_into(&mut out, s);
-            assert_eq!(out, s.to_lowercase().as_bytes(), "{s}");
-        }
+    fn a_segment_holds_its_fields_lower_cased() {
+        let fields = ["Quarterly RESULTS q3", "ÅSA Öberg", "\u{212a}elvin.ΟΔΟΣ", "Straße, ΣΊΣΥΦΟΣ-x"];
+        let mut s = Segment::default();
+        s.push(10, 1, fields).expect("push");
+        let e = s.encode().expect("encode");
+        let lower: Vec<String> = fields.iter().map(|f| f.to_lowercase()).collect();
+        let mut body = lower.iter().map(|f| f.as_bytes()).collect::<Vec<_>>().join(&FIELD_END);
+        body.push(EVENT_END);
+        assert_eq!(e.body, body);
+        let mut expected: Vec<String> = lower.iter().flat_map(|f| terms_of(f)).collect();
+        expected.sort();
+        expected.dedup();
+        let terms: Vec<String> = e
+            .terms
+            .split(|b| *b == FIELD_END)
+            .filter(|t| !t.is_empty())
+            .map(|t| String::from_utf8(t.to_vec()).expect("utf-8"))
+            .collect();
+        assert_eq!(terms, expected);
     }
 
     fn terms_of(s: &str) -> Vec<String> {
