@@ -11,8 +11,9 @@
 
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::Parser;
+use viewlog_protocol::dates::{self, Bound};
 use viewlog_store::{AccountId, EventFilter, Store};
 use viewlog_store_sqlite::{SqliteOptions, SqliteStore};
 
@@ -32,8 +33,11 @@ struct Args {
     account: i64,
 }
 
-/// June 2024: the month the page and search rows ask for.
-const JUNE: (i64, i64) = (1_717_200_000, 1_719_791_999);
+/// June 2024, the month the page and search rows ask for (read as the server reads a body's dates).
+fn june() -> Result<(i64, i64)> {
+    let date = |d: &str, bound: Bound| dates::parse_body_date(d, bound).map_err(|e| anyhow!("{d}: {e:?}"));
+    Ok((date("2024-06-01", Bound::Start)?, date("2024-06-30", Bound::End)?))
+}
 
 fn main() -> Result<()> {
     let args = Args::parse();
@@ -45,7 +49,8 @@ async fn probe(args: &Args) -> Result<()> {
     let store = SqliteStore::open(&args.db, SqliteOptions::default())
         .await
         .with_context(|| format!("opening {}", args.db.display()))?;
-    let filter = EventFilter { start: JUNE.0, end: JUNE.1, text: args.query.clone(), snapshot: i64::MAX };
+    let (start, end) = june()?;
+    let filter = EventFilter { start, end, text: args.query.clone(), snapshot: i64::MAX };
     let mut millis = Vec::with_capacity(args.times);
     let mut total = 0;
     for _ in 0..args.times.max(1) {
