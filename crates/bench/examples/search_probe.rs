@@ -11,9 +11,9 @@
 
 use std::time::Instant;
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{Context, Result};
 use clap::Parser;
-use viewlog_protocol::dates::{self, Bound};
+use viewlog_bench::workload;
 use viewlog_store::{AccountId, EventFilter, Store};
 use viewlog_store_sqlite::{SqliteOptions, SqliteStore};
 
@@ -33,12 +33,6 @@ struct Args {
     account: i64,
 }
 
-/// June 2024, the month the page and search rows ask for (read as the server reads a body's dates).
-fn june() -> Result<(i64, i64)> {
-    let date = |d: &str, bound: Bound| dates::parse_body_date(d, bound).map_err(|e| anyhow!("{d}: {e:?}"));
-    Ok((date("2024-06-01", Bound::Start)?, date("2024-06-30", Bound::End)?))
-}
-
 fn main() -> Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
@@ -49,7 +43,7 @@ async fn probe(args: &Args) -> Result<()> {
     let store = SqliteStore::open(&args.db, SqliteOptions::default())
         .await
         .with_context(|| format!("opening {}", args.db.display()))?;
-    let (start, end) = june()?;
+    let (start, end) = workload::month()?;
     let filter = EventFilter { start, end, text: args.query.clone(), snapshot: i64::MAX };
     let mut millis = Vec::with_capacity(args.times);
     let mut total = 0;

@@ -8,3 +8,4 @@ pub mod procfs;
 pub mod pysample;
 pub mod report;
 pub mod stats;
+pub mod workload;

@@ -18,7 +18,8 @@ use viewlog_bench::procfs::{self, Machine};
 use viewlog_bench::pysample::{self, PagerValues};
 use viewlog_bench::report::{fmt_count, fmt_mib, fmt_ms, fmt_ratio, Analysis, Met, PerRun, Report, Row};
 use viewlog_bench::stats::median;
-use viewlog_protocol::dates::{self, Bound};
+use viewlog_bench::workload;
+use viewlog_protocol::dates;
 
 /// What a benchmark run is asked to do.
 #[derive(Debug, Clone)]
@@ -233,14 +234,6 @@ struct Dataset {
     year_total: u64,
 }
 
-/// June 2024, the month the page and search rows ask for.
-fn month() -> Result<(i64, i64)> {
-    Ok((
-        dates::parse_body_date("2024-06-01", Bound::Start).map_err(|e| anyhow!("{e:?}"))?,
-        dates::parse_body_date("2024-06-30", Bound::End).map_err(|e| anyhow!("{e:?}"))?,
-    ))
-}
-
 fn query_body(start: i64, end: i64, page_size: u32, query: Option<&str>) -> Value {
     let mut item = json!({"start": dates::format_date(start), "end": dates::format_date(end)});
     if let Some(q) = query {
@@ -280,7 +273,7 @@ impl Dataset {
         let signer = Signer::new(&info.app_id, &info.app_key, &info.access_key, &info.secret_key)?;
         let target = server.target.clone();
         let mut c = Conn::connect(target.addr).await?;
-        let (m_start, m_end) = month()?;
+        let (m_start, m_end) = workload::month()?;
 
         let page = c.call(&target, &signer, VIEW_LOGS, &query_body(m_start, m_end, 100, None)).await?;
         let month_total = total(&page);

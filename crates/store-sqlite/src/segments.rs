@@ -363,6 +363,11 @@ impl Segment {
             }
             let terms = &mut self.terms;
             let mut added = Ok(());
+            let mut add = |term: &[u8]| {
+                if added.is_ok() {
+                    added = terms.add(term, ordinal);
+                }
+            };
             // The terms are taken from the folded text without checking it as UTF-8 again: an
             // ASCII field folds in place (its terms lie where the field's do), any other is
             // folded into a string first.
@@ -370,18 +375,10 @@ impl Segment {
             if field.is_ascii() {
                 self.body.extend(field.bytes().map(|b| b.to_ascii_lowercase()));
                 let folded = &self.body[from..];
-                for_each_term_span(field, |span| {
-                    if added.is_ok() {
-                        added = terms.add(&folded[span], ordinal);
-                    }
-                });
+                for_each_term_span(field, |span| add(&folded[span]));
             } else {
                 let folded = field.to_lowercase();
-                for_each_term(&folded, |term| {
-                    if added.is_ok() {
-                        added = terms.add(term, ordinal);
-                    }
-                });
+                for_each_term(&folded, &mut add);
                 self.body.extend_from_slice(folded.as_bytes());
             }
             added?;
