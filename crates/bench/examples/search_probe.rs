@@ -3,7 +3,7 @@
 //! scheduling, and a process to point `perf record` at.
 //!
 //! ```text
-//! cp target/bench-data/v1-schema11/events-10000000.db /tmp/probe.db
+//! cp target/bench-data/v1-schema12/events-10000000.db /tmp/probe.db
 //! cargo run --release -p viewlog-bench --example search_probe -- /tmp/probe.db --query 1729
 //! ```
 //!

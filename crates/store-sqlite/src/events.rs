@@ -455,6 +455,10 @@ impl Sink for Collect {
         self.keys.push((viewed, seq));
     }
     fn counted(&mut self, _: u64) {}
+    fn room(&self) -> usize {
+        // Every match of a day is kept, then the newest `limit` of all: no more of one segment.
+        self.limit
+    }
     fn enough(&self) -> bool {
         self.keys.len() >= self.limit
     }
@@ -487,6 +491,10 @@ impl Sink for CountAndNewest {
     fn counted(&mut self, n: u64) {
         self.total += n;
     }
+    fn room(&self) -> usize {
+        // Only the newest `limit` of all are kept: no more of one segment can be among them.
+        self.limit
+    }
     fn enough(&self) -> bool {
         false
     }
@@ -504,6 +512,9 @@ impl Sink for Count {
     }
     fn counted(&mut self, n: u64) {
         self.0 += n;
+    }
+    fn room(&self) -> usize {
+        0
     }
     fn enough(&self) -> bool {
         false

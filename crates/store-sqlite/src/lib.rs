@@ -1402,10 +1402,11 @@ impl Store for SqliteStore {
     }
 
     /// Folds the late events of each account that took none since `settled_before` or holds
-    /// enough of them (`late::to_fold`), one write transaction per account. Then merges into one
-    /// the segments of each day of the text index that is over, took none since
-    /// `settled_before` and holds enough of them (`segments::settle_day`): one write transaction
-    /// per day, so that ingest never waits for more than one day's merge. An account or a day
+    /// enough of them (`late::to_fold`), one write transaction per account. Then merges into one,
+    /// in time order, the segments of each day of the text index that is over, took none since
+    /// `settled_before` and holds enough of them, or puts a day's one segment in time order
+    /// (`segments::settle_day`): one write transaction per day, so that ingest never waits for
+    /// more than one day's merge. An account or a day
     /// whose turn fails is logged and left as it was (the next pass tries it again), so that
     /// one does not hold back the others. Returns the accounts folded and the days merged.
     async fn compact(&self, settled_before: UnixTime) -> StoreResult<u64> {

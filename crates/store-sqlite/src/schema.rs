@@ -304,6 +304,19 @@ INSERT INTO event_ids (account_id, event_id)
 DROP INDEX view_events_by_event_id;
 DROP INDEX late_events_by_event_id;
 "#,
+    // 12: a settled day's segment holds its events in time order, noted in a table of its own;
+    // days settled before are looked at again, so that compaction sorts them (segments.rs,
+    // `Order::Time`).
+    r#"
+-- The segments of the text index whose events are in time order (segments.rs, Order::Time): a
+-- search takes a page's newest matches from the end of their postings. A table of its own, as
+-- a column added to text_index would come after its big columns.
+CREATE TABLE text_sorted (
+    id  INTEGER PRIMARY KEY
+) STRICT;
+-- Days merged before this version: the next compaction sorts them.
+UPDATE text_days SET written_at = 0 WHERE written_at = -1;
+"#,
 ];
 
 /// Migration 4: the text index with its term dictionary replaces migration 3's segments of text

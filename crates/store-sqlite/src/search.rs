@@ -65,8 +65,13 @@ pub(crate) trait Sink {
     fn wants_keys(&self) -> bool;
     /// A matching event.
     fn found(&mut self, viewed: i64, seq: i64);
-    /// `n` matching events, not named (only when [`Sink::wants_keys`] said no).
+    /// `n` matching events, not named: when [`Sink::wants_keys`] said no, or past
+    /// [`Sink::room`].
     fn counted(&mut self, n: u64);
+    /// At most how many of one segment's matches, all within the search's range and snapshot,
+    /// it can use: the newest so many (the oldest, searching `Newer`). Those of a segment in
+    /// time order past them are only counted, and their keys never read.
+    fn room(&self) -> usize;
     /// Asked after each day: whether to stop.
     fn enough(&self) -> bool;
 }
@@ -96,6 +101,8 @@ struct Head<'r> {
     events: u32,
     /// Every event of the segment is within the range and the snapshot, and there is no cursor.
     whole: bool,
+    /// Its events are in time order (`text_sorted`): its ordinals ascend with `(viewed, seq)`.
+    sorted: bool,
     terms: &'r [u8],
 }
 
@@ -170,6 +177,7 @@ impl Search<'_> {
                     && day * DAY >= self.start
                     && day * DAY + DAY - 1 <= self.end
                     && max_seq <= self.snapshot,
+                sorted: row.get(4)?,
                 terms: &terms,
             };
             let count_only = head.whole && !keys_wanted;
@@ -250,6 +258,24 @@ impl Search<'_> {
         }
         if count_only && check.is_none() {
             sink.counted(ordinals.len() as u64);
+            return Ok(());
+        }
+        if head.whole && head.sorted && check.is_none() && sink.room() < ordinals.len() {
+            // Every match is wanted and in time order: the sink's room from the end of the
+            // postings (the start, searching `Newer`) is named, the rest only counted.
+            let room = sink.room();
+            let (named, skipped) = match self.direction {
+                Direction::Older => (&ordinals[ordinals.len() - room..], ordinals.len() - room),
+                Direction::Newer => (&ordinals[..room], ordinals.len() - room),
+            };
+            sink.counted(skipped as u64);
+            if let (Some(&first), Some(&last)) = (named.first(), named.last()) {
+                let keys = parts.keys_between(head.id, first, last)?;
+                for &ordinal in named {
+                    let at = (ordinal - first) as usize * KEY_LEN;
+                    sink.found(read_i64(keys, at), read_i64(keys, at + 8));
+                }
+            }
             return Ok(());
         }
         let many = ordinals.len() > FEW;
@@ -337,10 +363,13 @@ impl Search<'_> {
 }
 
 /// The range's segments, newest day first (their dictionaries come from [`dictionary`]).
-pub(crate) const RANGE_OLDER: &str = "SELECT id, day, events, max_seq FROM text_index \
+/// With each, whether its events are in time order.
+pub(crate) const RANGE_OLDER: &str = "SELECT id, day, events, max_seq, \
+     EXISTS (SELECT 1 FROM text_sorted s WHERE s.id = text_index.id) FROM text_index \
      WHERE account_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day DESC";
 /// The range's segments, oldest day first.
-pub(crate) const RANGE_NEWER: &str = "SELECT id, day, events, max_seq FROM text_index \
+pub(crate) const RANGE_NEWER: &str = "SELECT id, day, events, max_seq, \
+     EXISTS (SELECT 1 FROM text_sorted s WHERE s.id = text_index.id) FROM text_index \
      WHERE account_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day ASC";
 
 /// The indexes of the terms (each ended by `0xFF`) that contain `word`.
@@ -528,6 +557,16 @@ impl<'c> Parts<'c> {
         self.body.load(self.db, id)
     }
 
+    /// The keys of the events `first..=last`, read at once.
+    fn keys_between(&mut self, id: i64, first: u32, last: u32) -> Result<&[u8], Fail> {
+        if last < first {
+            return Err(corrupt());
+        }
+        self.scratch.clear();
+        self.keys.read(self.db, id, first as usize * KEY_LEN, (last as usize + 1) * KEY_LEN, &mut self.scratch)?;
+        Ok(&self.scratch)
+    }
+
     /// Event `ordinal`'s `viewed`, `seq` and end in the text.
     fn key(&mut self, id: i64, ordinal: u32) -> Result<(i64, i64, u32), Fail> {
         let at = ordinal as usize * KEY_LEN;
@@ -547,15 +586,22 @@ impl<'c> Parts<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::segments::Segment;
+    use crate::segments::{merge, Order, Segment};
     use proptest::prelude::*;
 
-    /// A sink that keeps every match and count.
-    #[derive(Default)]
+    /// A sink that keeps every match named to it and counts the others; of a segment in time
+    /// order, it takes `room` matches one by one.
     struct All {
         keys: Vec<(i64, i64)>,
         counted: u64,
         wants_keys: bool,
+        room: usize,
+    }
+
+    impl Default for All {
+        fn default() -> Self {
+            All { keys: Vec::new(), counted: 0, wants_keys: true, room: usize::MAX }
+        }
     }
 
     impl Sink for All {
@@ -568,17 +614,32 @@ mod tests {
         fn counted(&mut self, n: u64) {
             self.counted += n;
         }
+        fn room(&self) -> usize {
+            self.room
+        }
         fn enough(&self) -> bool {
             false
         }
     }
 
+    /// How the test index leaves each day's segments.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Days {
+        /// As written, one segment per `per_segment` events.
+        Apart,
+        /// Merged into one, as the size tiers do.
+        Merged,
+        /// Merged into one in time order, as a settled day is.
+        Settled,
+    }
+
     /// A database holding only the text index, filled with `events` (viewed, fields) in
-    /// segments of `per_segment` events, seq = position + 1; with `merged`, each day's segments
-    /// are then merged into one, as compaction does.
-    fn index_of(events: &[(i64, [String; 4])], per_segment: usize, merged: bool) -> Connection {
+    /// segments of `per_segment` events, seq = position + 1, each day's segments left as
+    /// `days` says.
+    fn index_of(events: &[(i64, [String; 4])], per_segment: usize, days: Days) -> Connection {
         let db = Connection::open_in_memory().expect("db");
         db.execute_batch(crate::schema::TEXT_INDEX).expect("schema");
+        db.execute_batch("CREATE TABLE text_sorted (id INTEGER PRIMARY KEY) STRICT;").expect("schema");
         // Each day's events: viewed, seq and fields.
         type Day<'e> = Vec<(i64, i64, &'e [String; 4])>;
         let mut by_day: std::collections::BTreeMap<i64, Day<'_>> = Default::default();
@@ -594,8 +655,13 @@ mod tests {
                 }
                 parts.push(s.encode().expect("encode"));
             }
-            if merged {
-                parts = vec![crate::segments::merge(&parts).expect("merge")];
+            let order = match days {
+                Days::Apart => None,
+                Days::Merged => Some(Order::AsWritten),
+                Days::Settled => Some(Order::Time),
+            };
+            if let Some(order) = order {
+                parts = vec![merge(&parts, order).expect("merge")];
             }
             for e in parts {
                 db.execute(
@@ -604,14 +670,21 @@ mod tests {
                     params![day, e.events, e.max_seq, e.terms, e.term_meta, e.keys, e.postings, e.body],
                 )
                 .expect("insert");
+                if days == Days::Settled {
+                    db.execute("INSERT INTO text_sorted (id) VALUES (last_insert_rowid())", []).expect("sorted");
+                }
             }
         }
         db
     }
 
     fn search(db: &Connection, needle: &str, start: i64, end: i64, snapshot: i64, wants_keys: bool) -> All {
+        search_with(db, needle, (start, end, snapshot), All { wants_keys, ..All::default() })
+    }
+
+    /// The search of `needle` over `(start, end, snapshot)` into `sink`, its keys sorted.
+    fn search_with(db: &Connection, needle: &str, (start, end, snapshot): (i64, i64, i64), mut sink: All) -> All {
         let s = Search { needle, start, end, snapshot, cursor: None, direction: Direction::Older };
-        let mut sink = All { wants_keys, ..All::default() };
         crate::conn::with_test_ctx(|ctx| s.run(db, ctx, 1, &mut sink)).expect("search");
         sink.keys.sort_unstable();
         sink
@@ -661,15 +734,24 @@ mod tests {
             snapshot in 0i64..45,
         ) {
             let needles: Vec<String> = needles.iter().map(|n| n.to_lowercase()).collect();
-            for (merged, needle) in [false, true].into_iter().flat_map(|m| needles.iter().map(move |n| (m, n))) {
-                let db = index_of(&events, per_segment, merged);
+            let all_days = [Days::Apart, Days::Merged, Days::Settled];
+            for (days, needle) in all_days.into_iter().flat_map(|d| needles.iter().map(move |n| (d, n))) {
+                let db = index_of(&events, per_segment, days);
                 for (start, end, snapshot) in [(0, 3 * DAY, i64::MAX), (start, start + len, snapshot)] {
                     let want = expected(&events, needle, start, end, snapshot);
                     let named = search(&db, needle, start, end, snapshot, true);
-                    prop_assert_eq!(&named.keys, &want, "needle {:?}, merged {}", needle, merged);
+                    prop_assert_eq!(&named.keys, &want, "needle {:?}, days {:?}", needle, days);
                     prop_assert_eq!(named.counted, 0);
                     let counted = search(&db, needle, start, end, snapshot, false);
                     prop_assert_eq!(counted.keys.len() as u64 + counted.counted, want.len() as u64, "needle {:?}", needle);
+                    // A sink with room for `room` per segment: every match counted or named,
+                    // the newest `room` of all among those named.
+                    let room = per_segment % 4;
+                    let some = search_with(&db, needle, (start, end, snapshot), All { room, ..All::default() });
+                    prop_assert_eq!(some.keys.len() as u64 + some.counted, want.len() as u64, "needle {:?}", needle);
+                    prop_assert!(some.keys.iter().all(|k| want.binary_search(k).is_ok()), "needle {:?}", needle);
+                    let newest = &want[want.len().saturating_sub(room)..];
+                    prop_assert!(newest.iter().all(|k| some.keys.binary_search(k).is_ok()), "needle {:?}, days {:?}", needle, days);
                 }
             }
         }
@@ -707,7 +789,7 @@ mod tests {
                 )
             })
             .collect();
-        let db = index_of(&events, 1000, false);
+        let db = index_of(&events, 1000, Days::Apart);
         for needle in ["globex", "globex.com", "@", "invoice 1", "r1", "1"] {
             let want = expected(&events, needle, 0, DAY, i64::MAX);
             assert_eq!(search(&db, needle, 0, DAY, i64::MAX, true).keys, want, "{needle}");

@@ -256,16 +256,14 @@ impl<'e> Terms<'e> {
         Ok(Some(&self.e.terms[self.at..self.at + len]))
     }
 
-    /// Moves past the next term (of length `len`), returning its postings and its first
-    /// event's key (`viewed` and `seq`, as in `term_meta`).
-    fn take(&mut self, len: usize) -> Result<(&'e [u8], &'e [u8]), Fail> {
+    /// Moves past the next term (of length `len`), returning its postings.
+    fn take(&mut self, len: usize) -> Result<&'e [u8], Fail> {
         let meta = |i: usize| self.e.term_meta.get(i * META_LEN..(i + 1) * META_LEN).ok_or_else(corrupt);
         let from = if self.index == 0 { 0 } else { read_u32(meta(self.index - 1)?, 0) as usize * 4 };
-        let this = meta(self.index)?;
-        let to = read_u32(this, 0) as usize * 4;
+        let to = read_u32(meta(self.index)?, 0) as usize * 4;
         self.at += len + 1;
         self.index += 1;
-        Ok((self.e.postings.get(from..to).ok_or_else(corrupt)?, &this[4..]))
+        self.e.postings.get(from..to).ok_or_else(corrupt)
     }
 }
 
@@ -273,28 +271,57 @@ fn corrupt() -> Fail {
     StoreError::Corrupt("a text segment's parts do not agree".into()).into()
 }
 
-/// One segment holding the events of `parts`, in their order (each part's ordinals follow the
-/// previous parts'): texts and keys concatenated, dictionaries merged in one pass over their
-/// sorted terms.
-pub(crate) fn merge(parts: &[Encoded]) -> Result<Encoded, Fail> {
+/// The order of the events of a merged segment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Order {
+    /// Each part's events in their order, the parts one after another (what a merge of size
+    /// tiers writes: cheap, and a day still taking events is merged again soon).
+    AsWritten,
+    /// By time (`viewed`, then `seq`): what a settled day is merged into, so that a search can
+    /// take a segment's newest matches from the end of its postings without reading the keys
+    /// of all the others (`search.rs`).
+    Time,
+}
+
+/// One segment holding the events of `parts` in `order`: texts and keys in that order,
+/// dictionaries merged in one pass over their sorted terms, each term's postings renumbered.
+pub(crate) fn merge(parts: &[Encoded], order: Order) -> Result<Encoded, Fail> {
     let mut out = Encoded::default();
-    let mut bases = Vec::with_capacity(parts.len());
+    // For each part, the new ordinal of each of its events.
+    let mut renumber: Vec<Vec<u32>> = Vec::with_capacity(parts.len());
     for part in parts {
         if part.keys.len() != part.events as usize * KEY_LEN || part.term_meta.len() % META_LEN != 0 {
             return Err(corrupt());
         }
-        bases.push(out.events);
-        let base_text = out.body.len();
-        out.body.extend_from_slice(&part.body);
-        for key in part.keys.chunks_exact(KEY_LEN) {
-            let end = u32::try_from(read_u32(key, 16) as usize + base_text).map_err(|_| too_big())?;
-            out.keys.extend_from_slice(&key[..16]);
-            out.keys.extend_from_slice(&end.to_le_bytes());
-        }
         out.events = out.events.checked_add(part.events).ok_or_else(too_big)?;
         out.max_seq = out.max_seq.max(part.max_seq);
+        renumber.push(vec![0; part.events as usize]);
+    }
+    // The events in their new order: (viewed, seq, part, ordinal in the part).
+    let mut events: Vec<(i64, i64, u32, u32)> = Vec::with_capacity(out.events as usize);
+    for (p, part) in parts.iter().enumerate() {
+        for (i, key) in part.keys.chunks_exact(KEY_LEN).enumerate() {
+            events.push((read_i64(key, 0), read_i64(key, 8), p as u32, i as u32));
+        }
+    }
+    if order == Order::Time {
+        events.sort_unstable();
+    }
+    out.keys.reserve(events.len() * KEY_LEN);
+    out.body.reserve(parts.iter().map(|p| p.body.len()).sum());
+    for (new, &(viewed, seq, p, i)) in events.iter().enumerate() {
+        let (part, i) = (&parts[p as usize], i as usize);
+        let start = if i == 0 { 0 } else { read_u32(&part.keys, (i - 1) * KEY_LEN + 16) as usize };
+        let end = read_u32(&part.keys, i * KEY_LEN + 16) as usize;
+        out.body.extend_from_slice(part.body.get(start..end).ok_or_else(corrupt)?);
+        let end = u32::try_from(out.body.len()).map_err(|_| too_big())?;
+        out.keys.extend_from_slice(&viewed.to_le_bytes());
+        out.keys.extend_from_slice(&seq.to_le_bytes());
+        out.keys.extend_from_slice(&end.to_le_bytes());
+        renumber[p as usize][i] = new as u32;
     }
     let mut cursors: Vec<Terms<'_>> = parts.iter().map(Terms::new).collect();
+    let mut postings: Vec<u32> = Vec::new();
     let mut count = 0u32;
     loop {
         // The smallest next term of any part.
@@ -309,21 +336,26 @@ pub(crate) fn merge(parts: &[Encoded]) -> Result<Encoded, Fail> {
         let Some(term) = least else { break };
         out.terms.extend_from_slice(term);
         out.terms.push(FIELD_END);
-        // The first event holding the term is in the first part that holds it.
-        let mut first: Option<&[u8]> = None;
-        for (c, base) in cursors.iter_mut().zip(&bases) {
+        postings.clear();
+        for (c, new) in cursors.iter_mut().zip(&renumber) {
             if c.peek()? == Some(term) {
-                let (postings, key) = c.take(term.len())?;
-                first.get_or_insert(key);
-                for p in postings.chunks_exact(4) {
-                    let ordinal = base.checked_add(read_u32(p, 0)).ok_or_else(too_big)?;
-                    out.postings.extend_from_slice(&ordinal.to_le_bytes());
-                    count = count.checked_add(1).ok_or_else(too_big)?;
+                let held = c.take(term.len())?;
+                for p in held.chunks_exact(4) {
+                    postings.push(*new.get(read_u32(p, 0) as usize).ok_or_else(corrupt)?);
                 }
             }
         }
+        if order == Order::Time {
+            postings.sort_unstable();
+        }
+        for p in &postings {
+            out.postings.extend_from_slice(&p.to_le_bytes());
+        }
+        count = count.checked_add(u32::try_from(postings.len()).map_err(|_| too_big())?).ok_or_else(too_big)?;
         out.term_meta.extend_from_slice(&count.to_le_bytes());
-        out.term_meta.extend_from_slice(first.ok_or_else(corrupt)?);
+        // The key of the first event holding the term.
+        let first = *postings.first().ok_or_else(corrupt)? as usize * KEY_LEN;
+        out.term_meta.extend_from_slice(out.keys.get(first..first + 16).ok_or_else(corrupt)?);
     }
     if cursors.iter().any(|c| c.index * META_LEN != c.e.term_meta.len()) {
         return Err(corrupt());
@@ -332,7 +364,8 @@ pub(crate) fn merge(parts: &[Encoded]) -> Result<Encoded, Fail> {
 }
 
 impl Encoded {
-    fn insert(&self, tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
+    /// Stores the segment as one of `account`'s for `day`; returns its id.
+    fn insert(&self, tx: &Connection, account: i64, day: i64) -> Result<i64, Fail> {
         let e = self;
         tx.prepare_cached(
             "INSERT INTO text_index (account_id, day, events, max_seq, terms, term_meta, keys, postings, body) \
@@ -349,7 +382,7 @@ impl Encoded {
             e.postings,
             e.body
         ])?;
-        Ok(())
+        Ok(tx.last_insert_rowid())
     }
 }
 
@@ -423,7 +456,8 @@ impl Segment {
     }
 
     fn insert(self, tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
-        self.encode()?.insert(tx, account, day)
+        self.encode()?.insert(tx, account, day)?;
+        Ok(())
     }
 }
 
@@ -494,11 +528,15 @@ fn read_stored(tx: &Connection, id: i64, with_body: bool) -> Result<Option<Encod
     }))
 }
 
-/// A day's segments: their ids and numbers of events, in the order they were written.
-fn day_segments(tx: &Connection, account: i64, day: i64) -> Result<Vec<(i64, i64)>, Fail> {
+/// A day's segments: their ids, numbers of events and whether they are in time order
+/// (`text_sorted`), in the order they were written.
+fn day_segments(tx: &Connection, account: i64, day: i64) -> Result<Vec<(i64, i64, bool)>, Fail> {
     let segments = tx
-        .prepare_cached("SELECT id, events FROM text_index WHERE account_id = ?1 AND day = ?2 ORDER BY id")?
-        .query_map(params![account, day], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .prepare_cached(
+            "SELECT id, events, EXISTS (SELECT 1 FROM text_sorted s WHERE s.id = text_index.id) \
+             FROM text_index WHERE account_id = ?1 AND day = ?2 ORDER BY id",
+        )?
+        .query_map(params![account, day], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
         .collect::<Result<_, _>>()?;
     Ok(segments)
 }
@@ -508,24 +546,30 @@ fn compact(tx: &Connection, account: i64, day: i64) -> Result<(), Fail> {
     loop {
         let segments = day_segments(tx, account, day)?;
         let mut tiers: BTreeMap<u32, Vec<i64>> = BTreeMap::new();
-        for (id, events) in segments {
+        for (id, events, _) in segments {
             tiers.entry(tier(events)).or_default().push(id);
         }
         let Some(ids) = tiers.into_values().find(|ids| ids.len() >= FANOUT) else {
             return Ok(());
         };
-        replace_by_merge(tx, account, day, &ids)?;
+        replace_by_merge(tx, account, day, &ids, Order::AsWritten)?;
     }
 }
 
-/// Replaces the segments `ids` of a day by one segment holding their events.
-fn replace_by_merge(tx: &Connection, account: i64, day: i64, ids: &[i64]) -> Result<(), Fail> {
+/// Replaces the segments `ids` of a day by one segment holding their events in `order` (noted
+/// in `text_sorted` when that is time order).
+fn replace_by_merge(tx: &Connection, account: i64, day: i64, ids: &[i64], order: Order) -> Result<(), Fail> {
     let mut parts = Vec::with_capacity(ids.len());
     for &id in ids {
         parts.extend(read_stored(tx, id, true)?);
         tx.prepare_cached("DELETE FROM text_index WHERE id = ?1")?.execute([id])?;
+        tx.prepare_cached("DELETE FROM text_sorted WHERE id = ?1")?.execute([id])?;
     }
-    merge(&parts)?.insert(tx, account, day)
+    let id = merge(&parts, order)?.insert(tx, account, day)?;
+    if order == Order::Time {
+        tx.prepare_cached("INSERT INTO text_sorted (id) VALUES (?1)")?.execute([id])?;
+    }
+    Ok(())
 }
 
 /// `text_days.written_at` of a day [`settle_day`] has looked at since its last write.
@@ -556,17 +600,19 @@ fn worth_merging(sizes: &[i64]) -> bool {
     sizes.len() > 1 && (sizes.len() > FANOUT || rest.saturating_mul(8) >= largest)
 }
 
-/// Merges a settled day's segments into one if [`worth_merging`], so that a search reads one
-/// dictionary and one row for the day instead of one per size tier, and notes that the day was
-/// looked at; returns whether it merged. Tiers bound a day's segments while it takes new
-/// events; once it no longer does, one segment is cheaper to search and costs no more to keep.
+/// Merges a settled day's segments into one, in time order, if [`worth_merging`] (or sorts a
+/// day's one segment if it is not in time order yet), so that a search reads one dictionary
+/// and one row for the day instead of one per size tier and finds a page's newest matches at
+/// the end of their postings; notes that the day was looked at; returns whether it rewrote the
+/// day. Tiers bound a day's segments while it takes new events; once it no longer does, one
+/// segment is cheaper to search and costs no more to keep.
 pub(crate) fn settle_day(tx: &Connection, account: i64, day: i64) -> Result<bool, Fail> {
     let segments = day_segments(tx, account, day)?;
-    let sizes: Vec<i64> = segments.iter().map(|&(_, n)| n).collect();
-    let merge = worth_merging(&sizes);
+    let sizes: Vec<i64> = segments.iter().map(|&(_, n, _)| n).collect();
+    let merge = worth_merging(&sizes) || matches!(segments.as_slice(), [(_, _, false)]);
     if merge {
-        let ids: Vec<i64> = segments.iter().map(|&(id, _)| id).collect();
-        replace_by_merge(tx, account, day, &ids)?;
+        let ids: Vec<i64> = segments.iter().map(|&(id, _, _)| id).collect();
+        replace_by_merge(tx, account, day, &ids, Order::Time)?;
     }
     tx.prepare_cached("UPDATE text_days SET written_at = ?3 WHERE account_id = ?1 AND day = ?2")?
         .execute(params![account, day, SETTLED])?;
@@ -771,7 +817,7 @@ mod tests {
         let mut b = Segment::default();
         b.push(20, 2, ["w@x", "t@x", "q@x", "Hello World"]).expect("push");
         let (a, b) = (a.encode().expect("a"), b.encode().expect("b"));
-        let m = merge(&[a.clone(), b.clone()]).expect("merged");
+        let m = merge(&[a.clone(), b.clone()], Order::AsWritten).expect("merged");
         assert_eq!(m.events, 2);
         assert_eq!(m.max_seq, 2);
         assert_eq!(m.body, [a.body.clone(), b.body.clone()].concat());
@@ -780,5 +826,43 @@ mod tests {
         direct.push(10, 1, ["v@x", "s@x", "r@x", "Hello"]).expect("push");
         direct.push(20, 2, ["w@x", "t@x", "q@x", "Hello World"]).expect("push");
         assert_eq!(m, direct.encode().expect("direct"), "merging is building in one go");
+    }
+
+    /// A segment of `events` (viewed, seq, fields), pushed in their order.
+    fn built(events: &[(i64, i64, [String; 4])]) -> Encoded {
+        let mut s = Segment::default();
+        for (viewed, seq, f) in events {
+            s.push(*viewed, *seq, [&f[0], &f[1], &f[2], &f[3]]).expect("push");
+        }
+        s.encode().expect("encode")
+    }
+
+    proptest::proptest! {
+        /// Merging segments as written is building one from their events one part after the
+        /// other; merging them in time order is building one from their events sorted by
+        /// `(viewed, seq)`: the same bytes, whatever the parts and their order.
+        #[test]
+        fn a_merge_is_building_in_its_order(
+            fields in proptest::collection::vec(
+                proptest::array::uniform4(proptest::string::string_regex("[a-cA-C1-2 .@Åσ]{0,8}").expect("regex")),
+                0..30,
+            ),
+            times in proptest::collection::vec(0i64..50, 30),
+            cuts in proptest::collection::vec(0usize..30, 0..5),
+        ) {
+            // Seqs unique, times repeating: ties on `viewed` are broken by `seq`.
+            let events: Vec<(i64, i64, [String; 4])> =
+                fields.into_iter().enumerate().map(|(i, f)| (times[i], 100 - i as i64, f)).collect();
+            let mut cuts: Vec<usize> = cuts.into_iter().map(|c| c.min(events.len())).collect();
+            cuts.push(0);
+            cuts.push(events.len());
+            cuts.sort_unstable();
+            let chunks: Vec<&[(i64, i64, [String; 4])]> = cuts.windows(2).map(|w| &events[w[0]..w[1]]).collect();
+            let parts: Vec<Encoded> = chunks.iter().map(|c| built(c)).collect();
+            proptest::prop_assert_eq!(merge(&parts, Order::AsWritten).expect("merge"), built(&events));
+            let mut sorted = events.clone();
+            sorted.sort_by_key(|&(viewed, seq, _)| (viewed, seq));
+            proptest::prop_assert_eq!(merge(&parts, Order::Time).expect("merge"), built(&sorted));
+        }
     }
 }

@@ -378,6 +378,7 @@ async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
              DROP TABLE late_events; DROP TABLE late_accounts; -- migration 10's
              DROP TABLE event_ids; DROP TABLE recent_ids; ALTER TABLE accounts DROP COLUMN recent_ids;
              CREATE UNIQUE INDEX view_events_by_event_id ON view_events (account_id, event_id); -- migration 11's
+             DROP TABLE text_sorted; -- migration 12's
              PRAGMA user_version = 4;",
         )
         .expect("version 4");
@@ -1105,6 +1106,42 @@ async fn segments_per_day(store: &SqliteStore) -> Vec<(i64, i64)> {
         .expect("segments per day")
 }
 
+/// Each segment of the text index, by day: whether it is noted as in time order, and whether
+/// its keys are.
+async fn segments_in_time_order(store: &SqliteStore) -> Vec<(i64, bool, bool)> {
+    store
+        .read_for_test(|db| {
+            db.prepare(
+                "SELECT day, EXISTS (SELECT 1 FROM text_sorted s WHERE s.id = text_index.id), keys \
+                 FROM text_index ORDER BY day, id",
+            )?
+            .query_map([], |r| {
+                let keys: Vec<u8> = r.get(2)?;
+                let keys: Vec<(i64, i64)> = keys
+                    .chunks_exact(crate::segments::KEY_LEN)
+                    .map(|k| (crate::segments::read_i64(k, 0), crate::segments::read_i64(k, 8)))
+                    .collect();
+                Ok((r.get(0)?, r.get(1)?, keys.windows(2).all(|w| w[0] < w[1])))
+            })?
+            .collect()
+        })
+        .await
+        .expect("segments")
+}
+
+/// The first page of `limit` of the account's events holding `text` over everything: its total
+/// and its events, newest first.
+async fn first_searched(
+    store: &SqliteStore,
+    account: viewlog_store::AccountId,
+    text: &str,
+    limit: u32,
+) -> (u64, Vec<(i64, i64)>) {
+    let filter = EventFilter { start: 0, end: i64::MAX, text: Some(text.into()), snapshot: i64::MAX };
+    let page = store.first_page(account, &filter, limit).await.expect("first page");
+    (page.total, page.events.iter().map(|e| (e.event.viewed, e.seq)).collect())
+}
+
 /// Every page of the account's events holding `text` over everything, newest first.
 async fn searched(store: &SqliteStore, account: viewlog_store::AccountId, text: &str) -> Vec<(i64, i64)> {
     let filter = EventFilter { start: 0, end: i64::MAX, text: Some(text.into()), snapshot: i64::MAX };
@@ -1146,6 +1183,9 @@ async fn settled_days_are_compacted_into_one_segment_each() {
     assert_eq!(store.compact(i64::MAX).await.expect("compact"), 2);
     let after = segments_per_day(&store).await;
     assert_eq!(after, before.iter().map(|&(day, _)| (day, 1)).collect::<Vec<_>>());
+    // Each in time order, and noted so.
+    let ordered = segments_in_time_order(&store).await;
+    assert_eq!(ordered, before.iter().map(|&(day, _)| (day, true, true)).collect::<Vec<_>>());
     for (needle, want) in needles.iter().zip(&found) {
         assert_eq!(&searched(&store, account, needle).await, want, "{needle}");
     }
@@ -1170,6 +1210,8 @@ async fn settled_days_are_compacted_into_one_segment_each() {
     // Ten late events for a merged day of ~1,500 are not worth rewriting it.
     assert_eq!(store.compact(i64::MAX).await.expect("compact the late day"), 0);
     assert_eq!(segments_per_day(&store).await.iter().map(|&(_, n)| n).sum::<i64>(), 3);
+    let noted: Vec<bool> = segments_in_time_order(&store).await.iter().map(|&(_, noted, _)| noted).collect();
+    assert_eq!(noted, [true, false, true], "the late segment is not in time order");
     // An eighth of the day's events in late segments are.
     let first_day = segments_per_day(&store).await[0].0;
     let big: i64 = store
@@ -1183,6 +1225,7 @@ async fn settled_days_are_compacted_into_one_segment_each() {
     assert_eq!(store.fold_late(account).await.expect("fold"), more as u64);
     assert_eq!(store.compact(i64::MAX).await.expect("compact the late day"), 1);
     assert_eq!(segments_per_day(&store).await.iter().map(|&(_, n)| n).sum::<i64>(), 2);
+    assert!(segments_in_time_order(&store).await.iter().all(|&(_, noted, sorted)| noted && sorted));
     assert_eq!(searched(&store, account, "subject").await.len(), 3_010 + more);
     // A day that is not over (today, or here one in 2096) is not merged, however long ago it
     // was written.
@@ -1193,6 +1236,42 @@ async fn settled_days_are_compacted_into_one_segment_each() {
     let soon = viewlog_protocol::dates::unix_now() + 600;
     assert_eq!(store.compact(soon).await.expect("compact before the day is over"), 0);
     assert_eq!(store.compact(i64::MAX).await.expect("compact after it"), 1);
+}
+
+/// A version-11 file whose settled days were merged as written (not in time order) has them
+/// looked at again after migration 12: the next compaction rewrites each in time order, and
+/// every search finds what it found before.
+#[tokio::test]
+async fn days_settled_before_version_12_are_sorted_by_the_next_compaction() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("viewlog.db");
+    let store = SqliteStore::open(&path, held()).await.expect("create");
+    let account = store.create_account("acme", 0).await.expect("account").id;
+    let before = two_fragmented_days(&store, account).await;
+    let needles = ["subject", "1729", "sender29", "@"];
+    let mut found = Vec::new();
+    for needle in needles {
+        found.push((searched(&store, account, needle).await, first_searched(&store, account, needle, 7).await));
+    }
+    drop(store);
+    {
+        // What version 11 left: the days looked at, their segments as written.
+        let db = rusqlite::Connection::open(&path).expect("raw open");
+        db.execute_batch("UPDATE text_days SET written_at = -1; DROP TABLE text_sorted; PRAGMA user_version = 11;")
+            .expect("version 11");
+    }
+    let store = SqliteStore::open(&path, held()).await.expect("migrate");
+    assert!(segments_in_time_order(&store).await.iter().all(|&(_, noted, _)| !noted));
+    assert_eq!(store.compact(i64::MAX).await.expect("compact"), 2);
+    let ordered = segments_in_time_order(&store).await;
+    assert_eq!(ordered, before.iter().map(|&(day, _)| (day, true, true)).collect::<Vec<_>>());
+    // First pages (their newest matches taken from the end of sorted postings) and whole
+    // searches find what they found before.
+    for (needle, (all, first)) in needles.iter().zip(&found) {
+        assert_eq!(&searched(&store, account, needle).await, all, "{needle}");
+        assert_eq!(&first_searched(&store, account, needle, 7).await, first, "{needle}");
+        assert_eq!(first.1.as_slice(), &all[..all.len().min(7)], "{needle}");
+    }
 }
 
 #[tokio::test]
@@ -1357,8 +1436,9 @@ async fn late_events_are_folded_once_they_stop_or_pile_up() {
     let now = viewlog_protocol::dates::unix_now();
     assert_eq!(store.compact(now - 300).await.expect("compact"), 0);
     assert_eq!(late_rows(&store).await, (30, 1));
-    // Quiet since the cutoff: folded.
-    assert_eq!(store.compact(now + 300).await.expect("compact"), 1);
+    // Quiet since the cutoff: folded (1), and its two days, one segment each as written, put
+    // in time order (2).
+    assert_eq!(store.compact(now + 300).await.expect("compact"), 3);
     assert_eq!(late_rows(&store).await, (0, 0));
     // Piling up to the least that is due: the insert that gets there starts a fold at once.
     let more: Vec<ViewEvent> = (31..81).map(|i| at(i, base + i as i64)).collect();

@@ -310,8 +310,8 @@ pub trait Store: Send + Sync + 'static {
     fn purge_requests(&self, now: UnixTime) -> impl Future<Output = StoreResult<u64>> + Send;
     /// Tidies what ingest left fragmented and has not touched since `settled_before`, so that
     /// reads of it get cheaper; returns how many units it tidied. The SQLite store merges the
-    /// segments of each such day of its text index that is over into one, when they are worth
-    /// it; a backend that keeps nothing fragmented tidies nothing. Never changes what any read
+    /// segments of each such day of its text index that is over into one, in time order, when
+    /// they are worth it (and folds late events); a backend that keeps nothing fragmented tidies nothing. Never changes what any read
     /// returns.
     fn compact(&self, settled_before: UnixTime) -> impl Future<Output = StoreResult<u64>> + Send;
     /// Takes one token from the key's bucket, creating it full. One bucket per key across every
