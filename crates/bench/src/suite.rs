@@ -1272,7 +1272,7 @@ fn notes(cfg: &Config, m: &Dataset, rare: &str, logs: &[PathBuf]) -> Vec<String>
              segment; the batches' late events, those viewed over an hour before the newest stored, folded into the \
              time-ordered table: the store folds them as it goes as well, once they reach a quarter of the others). \
              The seeded database is cached under \
-             `target/bench-data/`; each benchmark works on a fresh copy of it, synced to disk before the measurements start. The server is the release `viewlog serve` \
+             `target/bench-data/`; each benchmark works on a fresh copy of it, synced to disk and then read through once (into the page cache, where a running server's store is) before the measurements start. The server is the release `viewlog serve` \
              with the rate limit raised out of the way (`--rate-capacity 1000000000 --rate-refill-per-sec 1000000000`) \
              and every other setting at its default.",
             fmt_count(m.events as f64)
