@@ -297,28 +297,45 @@ pub(crate) fn merge(parts: &[Encoded], order: Order) -> Result<Encoded, Fail> {
         out.max_seq = out.max_seq.max(part.max_seq);
         renumber.push(vec![0; part.events as usize]);
     }
-    // The events in their new order: (viewed, seq, part, ordinal in the part).
-    let mut events: Vec<(i64, i64, u32, u32)> = Vec::with_capacity(out.events as usize);
-    for (p, part) in parts.iter().enumerate() {
-        for (i, key) in part.keys.chunks_exact(KEY_LEN).enumerate() {
-            events.push((read_i64(key, 0), read_i64(key, 8), p as u32, i as u32));
-        }
-    }
-    if order == Order::Time {
-        events.sort_unstable();
-    }
-    out.keys.reserve(events.len() * KEY_LEN);
+    out.keys.reserve(out.events as usize * KEY_LEN);
     out.body.reserve(parts.iter().map(|p| p.body.len()).sum());
-    for (new, &(viewed, seq, p, i)) in events.iter().enumerate() {
-        let (part, i) = (&parts[p as usize], i as usize);
-        let start = if i == 0 { 0 } else { read_u32(&part.keys, (i - 1) * KEY_LEN + 16) as usize };
-        let end = read_u32(&part.keys, i * KEY_LEN + 16) as usize;
-        out.body.extend_from_slice(part.body.get(start..end).ok_or_else(corrupt)?);
-        let end = u32::try_from(out.body.len()).map_err(|_| too_big())?;
-        out.keys.extend_from_slice(&viewed.to_le_bytes());
-        out.keys.extend_from_slice(&seq.to_le_bytes());
-        out.keys.extend_from_slice(&end.to_le_bytes());
-        renumber[p as usize][i] = new as u32;
+    match order {
+        // Texts and keys concatenated, part after part (ingest's merges: no copy per event).
+        Order::AsWritten => {
+            let mut next = 0u32;
+            for (part, new) in parts.iter().zip(&mut renumber) {
+                let base_text = out.body.len();
+                out.body.extend_from_slice(&part.body);
+                for (key, new) in part.keys.chunks_exact(KEY_LEN).zip(new.iter_mut()) {
+                    let end = u32::try_from(read_u32(key, 16) as usize + base_text).map_err(|_| too_big())?;
+                    out.keys.extend_from_slice(&key[..16]);
+                    out.keys.extend_from_slice(&end.to_le_bytes());
+                    *new = next;
+                    next += 1;
+                }
+            }
+        }
+        Order::Time => {
+            // (viewed, seq, part, ordinal in the part), sorted: each event's text copied in turn.
+            let mut events: Vec<(i64, i64, u32, u32)> = Vec::with_capacity(out.events as usize);
+            for (p, part) in parts.iter().enumerate() {
+                for (i, key) in part.keys.chunks_exact(KEY_LEN).enumerate() {
+                    events.push((read_i64(key, 0), read_i64(key, 8), p as u32, i as u32));
+                }
+            }
+            events.sort_unstable();
+            for (new, &(viewed, seq, p, i)) in events.iter().enumerate() {
+                let (part, i) = (&parts[p as usize], i as usize);
+                let start = if i == 0 { 0 } else { read_u32(&part.keys, (i - 1) * KEY_LEN + 16) as usize };
+                let end = read_u32(&part.keys, i * KEY_LEN + 16) as usize;
+                out.body.extend_from_slice(part.body.get(start..end).ok_or_else(corrupt)?);
+                let end = u32::try_from(out.body.len()).map_err(|_| too_big())?;
+                out.keys.extend_from_slice(&viewed.to_le_bytes());
+                out.keys.extend_from_slice(&seq.to_le_bytes());
+                out.keys.extend_from_slice(&end.to_le_bytes());
+                renumber[p as usize][i] = new as u32;
+            }
+        }
     }
     let mut cursors: Vec<Terms<'_>> = parts.iter().map(Terms::new).collect();
     let mut postings: Vec<u32> = Vec::new();
