@@ -317,12 +317,11 @@ impl Ctx<'_> {
     }
 }
 
-/// Runs `f` with the context of an operation that is never cancelled.
+/// Runs `f` with the context of an operation that is never cancelled and reads `dictionaries`.
 #[cfg(test)]
-pub(crate) fn with_test_ctx<T>(f: impl FnOnce(&Ctx<'_>) -> T) -> T {
+pub(crate) fn with_test_cache<T>(dictionaries: &Dictionaries, f: impl FnOnce(&Ctx<'_>) -> T) -> T {
     let cancel = Cancel::default();
-    let dictionaries = Dictionaries::new(1 << 20);
-    f(&Ctx { cancel: &cancel, dictionaries: &dictionaries })
+    f(&Ctx { cancel: &cancel, dictionaries })
 }
 
 /// Switches `db` (`what`, for the error) to WAL mode; an error if it stays in another mode.

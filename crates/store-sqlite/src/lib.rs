@@ -88,6 +88,7 @@ mod schema;
 mod search;
 mod segments;
 mod text;
+mod trigrams;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,9 +129,11 @@ pub struct SqliteOptions {
     /// to a blocking thread (and started again there). Such a page usually takes tens of
     /// microseconds, less than the hop to a blocking thread and back.
     pub inline_budget: Duration,
-    /// How many bytes of text segments' dictionaries the readers keep between searches (see
-    /// `dictionaries.rs`); 0 keeps none. A search reads the dictionaries of every day of its
-    /// range: a year of ten million events a year holds about 12 MB of them.
+    /// How many bytes of text segments' dictionaries, and of their indexes by trigram, the
+    /// readers keep between searches (see `dictionaries.rs`); 0 keeps none. A search reads the
+    /// dictionaries of every day of its range: a year of ten million events a year holds about
+    /// 12 MB of them. A dictionary's index (about three times its size) is built on its second
+    /// use and kept only in room no dictionary needs.
     pub dictionary_cache_bytes: usize,
     /// The fewest late events (viewed over an hour before their account's newest, so kept
     /// apart until folded into the time-ordered table) that make a fold due at once; a fold is

@@ -5,8 +5,10 @@
 //!
 //! - **One word** (`globex`, `1729`, `åsa`): every occurrence of a needle made only of word
 //!   characters lies inside one word of the text, so the events that match are exactly those
-//!   holding a term that contains the needle. A search runs one substring search over each
-//!   segment's terms and reads the postings of the terms that contain it; the text is not read.
+//!   holding a term that contains the needle. A search finds the terms of each segment that
+//!   contain it (by the dictionary's index by trigram, [`crate::trigrams`], once the cache has
+//!   built one and the needle has three bytes or more; else by one substring search over the
+//!   terms) and reads their postings; the text is not read.
 //! - **Words and other characters** (`globex.com`, `re: invoice`): an event can only match if it
 //!   holds, for each word of the needle, a term containing that word; those candidates are then
 //!   checked against their text.
@@ -25,9 +27,10 @@ use viewlog_store::{Direction, StoreError};
 use std::sync::Arc;
 
 use crate::conn::Ctx;
-use crate::dictionaries::SegmentKey;
+use crate::dictionaries::{Dictionary, SegmentKey};
 use crate::error::Fail;
 use crate::segments::{day_of, for_each_term, read_i64, read_u32, DAY, FIELD_END, KEY_LEN, META_LEN};
+use crate::trigrams::Trigrams;
 
 /// Up to this many events of a segment, keys (and text) are read one by one; beyond, whole.
 const FEW: usize = 64;
@@ -104,19 +107,34 @@ struct Head<'r> {
     /// Its events are in time order (`text_sorted`): its ordinals ascend with `(viewed, seq)`.
     sorted: bool,
     terms: &'r [u8],
+    /// The dictionary's index by trigram, once the cache has built it.
+    index: Option<&'r Trigrams>,
 }
 
-/// The dictionary of a segment: from the cache, or read and cached.
-fn dictionary(db: &Connection, ctx: &Ctx<'_>, key: SegmentKey) -> Result<Arc<[u8]>, Fail> {
-    if let Some(terms) = ctx.dictionaries().get(&key) {
-        return Ok(terms);
+impl Head<'_> {
+    /// The indexes of the terms that contain `word`: from the index by trigram if there is one
+    /// and the word is long enough, else by a substring search over the terms.
+    fn matching(&self, word: &Finder<'_>) -> Vec<u32> {
+        match self.index.and_then(|index| index.matching(self.terms, word)) {
+            Some(found) => found,
+            None => matching_terms(self.terms, word),
+        }
+    }
+}
+
+/// The dictionary of a segment: from the cache (indexed on its first use there), or read and
+/// cached.
+fn dictionary(db: &Connection, ctx: &Ctx<'_>, key: SegmentKey) -> Result<Arc<Dictionary>, Fail> {
+    if let Some(dictionary) = ctx.dictionaries().get(&key) {
+        ctx.dictionaries().index(&key, &dictionary);
+        return Ok(dictionary);
     }
     let mut stmt = db.prepare_cached("SELECT terms FROM text_index WHERE id = ?1")?;
     let mut rows = stmt.query([key.id])?;
     let row = rows.next()?.ok_or_else(corrupt)?;
-    let terms: Arc<[u8]> = Arc::from(blob(row, 0)?);
-    ctx.dictionaries().put(key, Arc::clone(&terms));
-    Ok(terms)
+    let dictionary = Arc::new(Dictionary::new(blob(row, 0)?));
+    ctx.dictionaries().put(key, Arc::clone(&dictionary));
+    Ok(dictionary)
 }
 
 impl Search<'_> {
@@ -169,7 +187,7 @@ impl Search<'_> {
             }
             let max_seq: i64 = row.get(3)?;
             let key = SegmentKey { id: row.get(0)?, account, day, events: row.get(2)?, max_seq };
-            let terms = dictionary(db, ctx, key)?;
+            let dictionary = dictionary(db, ctx, key)?;
             let head = Head {
                 id: key.id,
                 events: key.events,
@@ -178,12 +196,13 @@ impl Search<'_> {
                     && day * DAY + DAY - 1 <= self.end
                     && max_seq <= self.snapshot,
                 sorted: row.get(4)?,
-                terms: &terms,
+                terms: &dictionary.terms,
+                index: dictionary.index(),
             };
             let count_only = head.whole && !keys_wanted;
             match &plan {
                 Plan::Word(word) => {
-                    let matched = matching_terms(head.terms, word);
+                    let matched = head.matching(word);
                     if matched.is_empty() {
                         continue;
                     }
@@ -203,7 +222,7 @@ impl Search<'_> {
                 Plan::Words(words) => {
                     let mut candidates: Option<Vec<u32>> = None;
                     for word in words {
-                        let matched = matching_terms(head.terms, word);
+                        let matched = head.matching(word);
                         let ranges = parts.term_ranges(head.id, &matched)?;
                         let ordinals = parts.union(head.id, &ranges, head.events)?;
                         let both = match candidates {
@@ -586,6 +605,7 @@ impl<'c> Parts<'c> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dictionaries::Dictionaries;
     use crate::segments::{merge, Order, Segment};
     use proptest::prelude::*;
 
@@ -633,10 +653,17 @@ mod tests {
         Settled,
     }
 
+    /// A database holding only the text index, and the cache of dictionaries its searches share
+    /// (a dictionary's second search uses its index by trigram).
+    struct TestIndex {
+        db: Connection,
+        cache: Dictionaries,
+    }
+
     /// A database holding only the text index, filled with `events` (viewed, fields) in
     /// segments of `per_segment` events, seq = position + 1, each day's segments left as
     /// `days` says.
-    fn index_of(events: &[(i64, [String; 4])], per_segment: usize, days: Days) -> Connection {
+    fn index_of(events: &[(i64, [String; 4])], per_segment: usize, days: Days) -> TestIndex {
         let db = Connection::open_in_memory().expect("db");
         db.execute_batch(crate::schema::TEXT_INDEX).expect("schema");
         db.execute_batch("CREATE TABLE text_sorted (id INTEGER PRIMARY KEY) STRICT;").expect("schema");
@@ -675,17 +702,17 @@ mod tests {
                 }
             }
         }
-        db
+        TestIndex { db, cache: Dictionaries::new(1 << 20) }
     }
 
-    fn search(db: &Connection, needle: &str, start: i64, end: i64, snapshot: i64, wants_keys: bool) -> All {
+    fn search(db: &TestIndex, needle: &str, start: i64, end: i64, snapshot: i64, wants_keys: bool) -> All {
         search_with(db, needle, (start, end, snapshot), All { wants_keys, ..All::default() })
     }
 
     /// The search of `needle` over `(start, end, snapshot)` into `sink`, its keys sorted.
-    fn search_with(db: &Connection, needle: &str, (start, end, snapshot): (i64, i64, i64), mut sink: All) -> All {
+    fn search_with(ix: &TestIndex, needle: &str, (start, end, snapshot): (i64, i64, i64), mut sink: All) -> All {
         let s = Search { needle, start, end, snapshot, cursor: None, direction: Direction::Older };
-        crate::conn::with_test_ctx(|ctx| s.run(db, ctx, 1, &mut sink)).expect("search");
+        crate::conn::with_test_cache(&ix.cache, |ctx| s.run(&ix.db, ctx, 1, &mut sink)).expect("search");
         sink.keys.sort_unstable();
         sink
     }
