@@ -4,8 +4,9 @@
 //! ([`crate::search`]). Without an index that is a substring search over the whole dictionary:
 //! a month of ten million events a year holds about 1 MB of terms, most of them numbers, where a
 //! needle of digits finds candidates everywhere. A term that contains a needle of three bytes or
-//! more contains each of the needle's trigrams, so the terms listed under the needle's rarest
-//! trigram are all the candidates; each is then checked whole. The index lives beside its
+//! more contains each of the needle's trigrams, so the terms listed in the bucket of any one of
+//! them (trigrams are hashed into buckets) include every match: the terms listed in all of
+//! them are the candidates, and each is then checked whole. The index lives beside its
 //! dictionary in the readers' cache ([`crate::dictionaries`]), which builds it on a dictionary's
 //! second use and counts its bytes.
 
@@ -110,14 +111,23 @@ impl Trigrams {
             return None;
         }
         // Every term holding the needle is listed in each of its trigrams' buckets: the
-        // shortest of those lists holds them all.
-        let rarest = needle.windows(3).map(|w| self.holding(w)).min_by_key(|terms| terms.len()).unwrap_or(&[]);
+        // candidates are the terms of the shortest list that the others list too.
+        let mut lists: Vec<&[u32]> = needle.windows(3).map(|w| self.holding(w)).collect();
+        lists.sort_unstable_by_key(|terms| terms.len());
+        let mut candidates = lists[0].to_vec();
+        for list in &lists[1..] {
+            if candidates.is_empty() {
+                break;
+            }
+            candidates.retain(|t| list.binary_search(t).is_ok());
+        }
         let term = |t: u32| -> &[u8] {
             let (from, to) = (self.term_starts[t as usize] as usize, self.term_starts[t as usize + 1] as usize);
             // Without its FIELD_END.
             &dictionary[from..to - 1]
         };
-        Some(rarest.iter().copied().filter(|&t| word.find(term(t)).is_some()).collect())
+        candidates.retain(|&t| word.find(term(t)).is_some());
+        Some(candidates)
     }
 }
 
