@@ -10,7 +10,8 @@
 //! A dictionary used a second time while cached gets an index by trigram ([`Trigrams`]), built
 //! once on the thread that asks and kept only if it fits in the budget's free room: the index
 //! never pushes a dictionary out, so a range whose dictionaries fit keeps them all, and a range
-//! whose dictionaries do not fit (every use a miss) builds none.
+//! whose dictionaries do not fit (every use a miss) builds none. While the free room is less
+//! than the dictionary's own size, no index is built for it at all.
 
 use std::hash::BuildHasherDefault;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -100,8 +101,13 @@ impl Dictionaries {
 
     /// Builds the index of `dictionary`, cached as `key`'s, unless one was built already; keeps
     /// it if it is still cached and the budget has room for the index without dropping any.
-    /// The index is built without the lock: other readers go on meanwhile.
+    /// The index is built without the lock: other readers go on meanwhile. While the free room
+    /// is smaller than the dictionary itself (an index takes about three times as much), none
+    /// is built, and a later use may try again.
     pub(crate) fn index(&self, key: &SegmentKey, dictionary: &Arc<Dictionary>) {
+        if self.lock().bytes + dictionary.terms.len() > self.budget {
+            return;
+        }
         if dictionary.indexed.swap(true, Ordering::Relaxed) {
             return;
         }
@@ -227,5 +233,27 @@ mod tests {
         cache.index(&key(9), &gone);
         assert!(gone.index().is_none());
         assert_eq!(cache.bytes(), 2 * terms.len());
+    }
+
+    #[test]
+    fn builds_no_index_without_room_for_it_and_tries_again_later() {
+        let terms = b"1729\xffglobex\xff";
+        let (len, size) = (terms.len(), Trigrams::build(terms).expect("index").bytes());
+        // Room for two dictionaries and one index.
+        let cache = Dictionaries::new(2 * len + size);
+        // A filler that leaves less free room than the dictionary's own size.
+        cache.put(key(1), dict(&vec![b'x'; size + 1]));
+        let one = dict(terms);
+        cache.put(key(2), Arc::clone(&one));
+        assert_eq!(cache.bytes(), size + 1 + len);
+        cache.index(&key(2), &one);
+        assert!(one.index().is_none());
+        assert!(!one.indexed.load(Ordering::Relaxed), "not marked as built");
+        // Another dictionary pushes the filler out (the least recently used): room now.
+        cache.put(key(3), dict(terms));
+        assert!(cache.get(&key(1)).is_none());
+        cache.index(&key(2), &one);
+        assert!(one.index().is_some());
+        assert_eq!(cache.bytes(), 2 * len + size);
     }
 }
