@@ -48,6 +48,22 @@ fn terms_of(dictionary: &[u8]) -> impl Iterator<Item = (u32, &[u8])> {
     (0u32..).zip(terms)
 }
 
+/// Calls `list(ordinal, bucket)` once for each term of `dictionary` and each bucket (among
+/// `1 << bits`) that one of its trigrams falls in, terms in order.
+fn each_listing(dictionary: &[u8], bits: u32, mut list: impl FnMut(u32, usize)) {
+    // The last term listed in each bucket, plus one (0: none yet).
+    let mut last = vec![0u32; 1 << bits];
+    for (ordinal, term) in terms_of(dictionary) {
+        for w in term.windows(3) {
+            let b = bucket(w, bits);
+            if last[b] != ordinal + 1 {
+                last[b] = ordinal + 1;
+                list(ordinal, b);
+            }
+        }
+    }
+}
+
 impl Trigrams {
     /// The index of `dictionary` (terms, each ended by [`FIELD_END`]); `None` for a dictionary
     /// too big for 32-bit offsets.
@@ -56,38 +72,23 @@ impl Trigrams {
         // About one bucket per 8 bytes of terms (a few trigrams each), 64 to 4,096 of them.
         let bits = (dictionary.len() / 8).clamp(64, 4096).next_power_of_two().trailing_zeros();
         let buckets = 1usize << bits;
-        // Two passes, a counting sort: each term is listed once per bucket, however many of
-        // its trigrams fall in it (`last` holds the last term listed, plus one).
+        // Two passes, a counting sort: count each bucket's terms, then place them.
         let mut counts = vec![0u32; buckets + 1];
-        let mut last = vec![0u32; buckets];
-        let mut term_starts = vec![0u32];
-        for (ordinal, term) in terms_of(dictionary) {
-            for w in term.windows(3) {
-                let b = bucket(w, bits);
-                if last[b] != ordinal + 1 {
-                    last[b] = ordinal + 1;
-                    counts[b + 1] += 1;
-                }
-            }
-            // Within the dictionary's length, which fits in a u32.
-            term_starts.push(term_starts[ordinal as usize] + term.len() as u32 + 1);
-        }
+        each_listing(dictionary, bits, |_, b| counts[b + 1] += 1);
         for b in 0..buckets {
             counts[b + 1] += counts[b];
         }
         let starts = counts;
         let mut next: Vec<u32> = starts[..buckets].to_vec();
         let mut terms = vec![0u32; starts[buckets] as usize];
-        last.fill(0);
+        each_listing(dictionary, bits, |ordinal, b| {
+            terms[next[b] as usize] = ordinal;
+            next[b] += 1;
+        });
+        let mut term_starts = vec![0u32];
         for (ordinal, term) in terms_of(dictionary) {
-            for w in term.windows(3) {
-                let b = bucket(w, bits);
-                if last[b] != ordinal + 1 {
-                    last[b] = ordinal + 1;
-                    terms[next[b] as usize] = ordinal;
-                    next[b] += 1;
-                }
-            }
+            // Within the dictionary's length, which fits in a u32.
+            term_starts.push(term_starts[ordinal as usize] + term.len() as u32 + 1);
         }
         Some(Trigrams { starts: starts.into(), terms: terms.into(), term_starts: term_starts.into(), bits })
     }
