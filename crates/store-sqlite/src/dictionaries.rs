@@ -105,6 +105,10 @@ impl Dictionaries {
     /// is smaller than the dictionary itself (an index takes about three times as much), none
     /// is built, and a later use may try again.
     pub(crate) fn index(&self, key: &SegmentKey, dictionary: &Arc<Dictionary>) {
+        // Every later use of an indexed dictionary stops here, without taking the lock.
+        if dictionary.indexed.load(Ordering::Relaxed) {
+            return;
+        }
         if self.lock().bytes + dictionary.terms.len() > self.budget {
             return;
         }
