@@ -110,11 +110,6 @@ pub(crate) fn insert(
                 e.viewed,
                 next,
                 e.event_id,
-                e.from,
-                e.to,
-                e.viewer,
-                e.source,
-                e.subject,
                 e.content_viewed,
                 e.discovery_case,
                 e.message_date,
@@ -263,7 +258,7 @@ pub(crate) fn page<O: PageRows>(
     let mut rows = stmt.query(params.as_slice())?;
     let mut out = O::with_capacity(request.limit as usize);
     while let Some(row) = rows.next()? {
-        out.push_row(db, account, row)?;
+        out.push_row(row)?;
     }
     if request.direction == Direction::Newer {
         // Read ascending from the cursor; the caller gets newest-first like every page.
@@ -315,7 +310,7 @@ fn read_by_keys<O: PageRows>(db: &Connection, account: i64, keys: Vec<(i64, i64)
     for (viewed, seq) in keys {
         let mut rows = main.query(params![account, viewed, seq])?;
         if let Some(row) = rows.next()? {
-            out.push_row(db, account, row)?;
+            out.push_row(row)?;
             continue;
         }
         let stmt = match &mut from_late {
@@ -324,7 +319,7 @@ fn read_by_keys<O: PageRows>(db: &Connection, account: i64, keys: Vec<(i64, i64)
         };
         let mut rows = stmt.query(params![account, viewed, seq])?;
         match rows.next()? {
-            Some(row) => out.push_row(db, account, row)?,
+            Some(row) => out.push_row(row)?,
             None => {
                 return Err(StoreError::Corrupt(format!(
                     "the text index holds event (viewed {viewed}, seq {seq}) that the events tables lack"

@@ -44,24 +44,18 @@ pub(crate) const FOLD_MAX: i64 = 1_000_000;
 /// The columns both tables share, in the order [`INSERT_MAIN`] and [`INSERT_LATE`] bind them.
 macro_rules! columns {
     () => {
-        "account_id, viewed, seq, event_id, sender, recipient, viewer, source, subject, content_viewed, \
-         discovery_case, message_date, viewer_ip, message_id, action, case_id, record"
+        "account_id, viewed, seq, event_id, content_viewed, discovery_case, message_date, viewer_ip, message_id, \
+         action, case_id, record"
     };
 }
 
 /// The insert of an event that is not late (its id claimed first: `ids.rs`).
-pub(crate) const INSERT_MAIN: &str = concat!(
-    "INSERT INTO view_events (",
-    columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-);
+pub(crate) const INSERT_MAIN: &str =
+    concat!("INSERT INTO view_events (", columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
 
 /// The insert of a late event (its id claimed first: `ids.rs`).
-pub(crate) const INSERT_LATE: &str = concat!(
-    "INSERT INTO late_events (",
-    columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
-);
+pub(crate) const INSERT_LATE: &str =
+    concat!("INSERT INTO late_events (", columns!(), ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
 
 /// A fold's move, in time order (the plan test in `events.rs` holds it to the time index).
 pub(crate) const FOLD: &str = concat!(

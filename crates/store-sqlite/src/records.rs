@@ -3,9 +3,17 @@
 //! Written once, when the event is inserted; a page is then answered by copying each row's
 //! record instead of reading fourteen columns into owned strings and escaping them again (see
 //! `viewlog_store::wire`). It costs some 300 bytes per event.
+//!
+//! Since migration 13 the record is the only place that holds the message's five strings
+//! (sender, recipient, viewer, source, subject): they were kept as columns too, which made
+//! every row about 40% longer for nothing a query reads. An event is read back whole
+//! ([`read_event`]) from its other columns and the strings of its record.
+
+use std::borrow::Cow;
 
 use rusqlite::functions::FunctionFlags;
 use rusqlite::{Connection, Row};
+use serde::Deserialize;
 use viewlog_protocol::records::{write_record_json, RecordFields};
 use viewlog_store::wire::RECORD_BYTES;
 use viewlog_store::{Cursor, StoreError, StoredEvent, ViewEvent, WireRecords};
@@ -31,13 +39,21 @@ pub(crate) trait PageRows: Sized {
     const BY_KEY_LATE: &'static str;
     /// Room for `n` rows.
     fn with_capacity(n: usize) -> Self;
-    /// Appends the row (of [`PageRows::COLUMNS`]) of one of `account`'s events, read on `db`.
-    fn push_row(&mut self, db: &Connection, account: i64, row: &Row<'_>) -> Result<(), Fail>;
+    /// Appends the row (of [`PageRows::COLUMNS`]) of one event.
+    fn push_row(&mut self, row: &Row<'_>) -> Result<(), Fail>;
     /// Reverses the rows' order.
     fn reverse(&mut self);
 }
 
-pub(crate) use viewlog_store::event_columns;
+/// The columns of `view_events` and `late_events` [`read_event`] reads, in its order (a literal,
+/// usable in `concat!`).
+macro_rules! event_columns {
+    () => {
+        "seq, event_id, content_viewed, discovery_case, message_date, viewed, viewer_ip, message_id, action, \
+         case_id, record"
+    };
+}
+pub(crate) use event_columns;
 
 /// The condition that picks one event of `view_events` or `late_events` by its key (`?1`
 /// account, `?2` viewed, `?3` seq).
@@ -58,7 +74,7 @@ impl PageRows for Vec<StoredEvent> {
         // A limit is a promise of at most so many, not a size to allocate up front.
         Vec::with_capacity(n.min(1024))
     }
-    fn push_row(&mut self, _: &Connection, _: i64, row: &Row<'_>) -> Result<(), Fail> {
+    fn push_row(&mut self, row: &Row<'_>) -> Result<(), Fail> {
         self.push(read_event(row)?);
         Ok(())
     }
@@ -90,20 +106,10 @@ impl PageRows for RecordRows {
         let n = n.min(1024);
         RecordRows { json: Vec::with_capacity(n * RECORD_BYTES), spans: Vec::with_capacity(n) }
     }
-    fn push_row(&mut self, db: &Connection, account: i64, row: &Row<'_>) -> Result<(), Fail> {
+    fn push_row(&mut self, row: &Row<'_>) -> Result<(), Fail> {
         let cursor = Cursor { seq: row.get(0)?, viewed: row.get(1)? };
-        let record = row.get_ref(2)?.as_bytes().map_err(rusqlite::Error::from)?;
         let start = self.json.len();
-        if record.is_empty() {
-            // Inserted without one: by a viewlog older than migration 7 still running on the
-            // file while a newer one migrated it. Written from the event's columns.
-            let event = db
-                .prepare_cached(<Vec<StoredEvent> as PageRows>::BY_KEY)?
-                .query_row(rusqlite::params![account, cursor.viewed, cursor.seq], read_event)?;
-            write_record_json(&mut self.json, &event.event.record_fields());
-        } else {
-            self.json.extend_from_slice(record);
-        }
+        self.json.extend_from_slice(row.get_ref(2)?.as_bytes().map_err(rusqlite::Error::from)?);
         self.spans.push((cursor, start..self.json.len()));
         Ok(())
     }
@@ -112,16 +118,66 @@ impl PageRows for RecordRows {
     }
 }
 
-/// An event from the columns of `<Vec<StoredEvent> as PageRows>::COLUMNS`.
-pub(crate) fn read_event(row: &Row<'_>) -> rusqlite::Result<StoredEvent> {
-    Ok(viewlog_store::stored_event_from_row!(row, get))
+/// The strings of a stored record that no column holds (migration 13), borrowed from it where
+/// they need no unescaping.
+#[derive(Deserialize)]
+struct RecordStrings<'r> {
+    #[serde(borrow)]
+    from: Cow<'r, str>,
+    #[serde(borrow)]
+    to: Cow<'r, str>,
+    #[serde(borrow)]
+    viewer: Cow<'r, str>,
+    #[serde(borrow)]
+    source: Cow<'r, str>,
+    #[serde(borrow)]
+    subject: Cow<'r, str>,
+}
+
+/// An event from the columns of [`event_columns!`]: its strings from its record. A record that
+/// is not a view-log record (a damaged file) fails as corrupt.
+pub(crate) fn read_event(row: &Row<'_>) -> Result<StoredEvent, Fail> {
+    let seq: i64 = row.get(0)?;
+    let record = row.get_ref(10)?.as_bytes().map_err(rusqlite::Error::from)?;
+    let strings: RecordStrings<'_> = serde_json::from_slice(record)
+        .map_err(|e| StoreError::Corrupt(format!("the stored record of event {seq}: {e}")))?;
+    Ok(StoredEvent {
+        seq,
+        event: ViewEvent {
+            event_id: row.get(1)?,
+            from: strings.from.into_owned(),
+            to: strings.to.into_owned(),
+            viewer: strings.viewer.into_owned(),
+            source: strings.source.into_owned(),
+            subject: strings.subject.into_owned(),
+            content_viewed: row.get(2)?,
+            discovery_case: row.get(3)?,
+            message_date: row.get(4)?,
+            viewed: row.get(5)?,
+            viewer_ip: row.get(6)?,
+            message_id: row.get(7)?,
+            action: row.get(8)?,
+            case_id: row.get(9)?,
+        },
+    })
 }
 
 /// The SQL function migration 7 fills `record` with: the record of the row's columns.
 const FILL_FUNCTION: &str = "viewlog_wire_record";
 
-/// Migration 7's fill: every stored event's record, from its columns, in one statement.
-pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
+/// Which records a migration writes from the columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fill {
+    /// Every stored event's (migration 7, which added them).
+    All,
+    /// Those still empty (migration 13, before it drops the columns): rows a viewlog older than
+    /// migration 7 wrote into a file a newer one had migrated.
+    Missing,
+}
+
+/// Migrations 7 and 13: the records of `which` events, from their columns, in one statement
+/// per table.
+pub(crate) fn migration_fill(tx: &Connection, which: Fill) -> Result<(), Fail> {
     tx.create_scalar_function(
         FILL_FUNCTION,
         9,
@@ -144,16 +200,24 @@ pub(crate) fn migration_fill(tx: &Connection) -> Result<(), Fail> {
             String::from_utf8(out).map_err(|e| rusqlite::Error::UserFunctionError(Box::new(e)))
         },
     )?;
-    if tx.query_row("SELECT EXISTS (SELECT 1 FROM view_events)", [], |r| r.get::<_, bool>(0))? {
-        tracing::info!(
-            "migration 7: writing every stored event's get-view-logs record (some 20 s per million \
-             events; the write-ahead log grows to about the events' size until the migration ends)"
-        );
-    }
-    let filled = tx.execute_batch(&format!(
-        "UPDATE view_events SET record = {FILL_FUNCTION}(sender, recipient, viewer, source, content_viewed, \
-         discovery_case, message_date, viewed, subject)"
-    ));
+    let set = format!(
+        "SET record = {FILL_FUNCTION}(sender, recipient, viewer, source, content_viewed, discovery_case, \
+         message_date, viewed, subject)"
+    );
+    let filled = match which {
+        Fill::All => {
+            if tx.query_row("SELECT EXISTS (SELECT 1 FROM view_events)", [], |r| r.get::<_, bool>(0))? {
+                tracing::info!(
+                    "migration 7: writing every stored event's get-view-logs record (some 20 s per million \
+                     events; the write-ahead log grows to about the events' size until the migration ends)"
+                );
+            }
+            tx.execute_batch(&format!("UPDATE view_events {set}"))
+        }
+        Fill::Missing => tx.execute_batch(&format!(
+            "UPDATE view_events {set} WHERE record = ''; UPDATE late_events {set} WHERE record = '';"
+        )),
+    };
     tx.remove_function(FILL_FUNCTION, 9)?;
     Ok(filled?)
 }

@@ -317,6 +317,57 @@ CREATE TABLE text_sorted (
 -- Days merged before this version: the next compaction sorts them.
 UPDATE text_days SET written_at = 0 WHERE written_at = -1;
 "#,
+    // 13: the message's five strings (sender, recipient, viewer, source, subject) are kept only
+    // in each event's record, which held them already (records.rs): both events tables are
+    // rewritten without those columns. Records still missing (rows written by a viewlog older
+    // than migration 7) are written first, from the columns (`before`).
+    r#"
+CREATE TABLE view_events_13 (
+    account_id     INTEGER NOT NULL REFERENCES accounts (id),
+    viewed         INTEGER NOT NULL,
+    seq            INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL,
+    content_viewed INTEGER NOT NULL,
+    discovery_case INTEGER NOT NULL,
+    message_date   INTEGER NOT NULL,
+    viewer_ip      TEXT,
+    message_id     TEXT,
+    action         TEXT,
+    case_id        TEXT,
+    -- The event's get-view-logs record (records.rs): its strings are kept nowhere else.
+    record         TEXT    NOT NULL,
+    PRIMARY KEY (account_id, viewed, seq)
+) STRICT, WITHOUT ROWID;
+INSERT INTO view_events_13
+    SELECT account_id, viewed, seq, event_id, content_viewed, discovery_case, message_date, viewer_ip,
+           message_id, action, case_id, record
+    FROM view_events ORDER BY account_id, viewed, seq;
+DROP TABLE view_events;
+ALTER TABLE view_events_13 RENAME TO view_events;
+
+CREATE TABLE late_events_13 (
+    account_id     INTEGER NOT NULL REFERENCES accounts (id),
+    viewed         INTEGER NOT NULL,
+    seq            INTEGER NOT NULL,
+    event_id       TEXT    NOT NULL,
+    content_viewed INTEGER NOT NULL,
+    discovery_case INTEGER NOT NULL,
+    message_date   INTEGER NOT NULL,
+    viewer_ip      TEXT,
+    message_id     TEXT,
+    action         TEXT,
+    case_id        TEXT,
+    record         TEXT    NOT NULL,
+    PRIMARY KEY (account_id, seq)
+) STRICT, WITHOUT ROWID;
+INSERT INTO late_events_13
+    SELECT account_id, viewed, seq, event_id, content_viewed, discovery_case, message_date, viewer_ip,
+           message_id, action, case_id, record
+    FROM late_events ORDER BY account_id, seq;
+DROP TABLE late_events;
+ALTER TABLE late_events_13 RENAME TO late_events;
+CREATE INDEX late_events_by_time ON late_events (account_id, viewed, seq);
+"#,
 ];
 
 /// Migration 4: the text index with its term dictionary replaces migration 3's segments of text
@@ -342,6 +393,26 @@ CREATE TABLE text_index (
 CREATE INDEX text_index_by_day ON text_index (account_id, day);
 "#;
 
+/// What a migration needs done before its SQL, in its transaction: writing what SQL cannot
+/// compute from what the SQL then drops.
+fn before(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<(), Fail> {
+    if version == 13 {
+        crate::records::migration_fill(tx, crate::records::Fill::Missing)?;
+        let events: i64 =
+            tx.query_row("SELECT (SELECT count(*) FROM view_events) + (SELECT count(*) FROM late_events)", [], |r| {
+                r.get(0)
+            })?;
+        if events > 0 {
+            tracing::info!(
+                events,
+                "migration 13: rewriting the stored events without the columns their records hold (some \
+                 seconds per million events; the store shrinks by about a third)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// What a migration does beyond its SQL, run in its transaction right after it: filling what
 /// SQL cannot compute (folding text the way Rust does).
 fn after(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<(), Fail> {
@@ -355,7 +426,7 @@ fn after(tx: &rusqlite::Transaction<'_>, version: i64) -> Result<(), Fail> {
         tx.execute_batch(crate::hours::FILL_DAYS)?;
     }
     if version == 7 {
-        crate::records::migration_fill(tx)?;
+        crate::records::migration_fill(tx, crate::records::Fill::All)?;
     }
     if version == 9 {
         crate::segments::migration_widen_term_meta(tx)?;
@@ -416,6 +487,7 @@ pub(crate) fn migrate(db: &mut Connection) -> Result<(), Fail> {
         }
         let index =
             usize::try_from(version).map_err(|_| StoreError::Corrupt(format!("negative schema version {version}")))?;
+        before(&tx, version + 1)?;
         tx.execute_batch(MIGRATIONS[index])?;
         after(&tx, version + 1)?;
         tx.pragma_update(None, "user_version", version + 1)?;

@@ -3,7 +3,7 @@
 use std::time::{Duration, Instant};
 
 use viewlog_store::conformance::Batches;
-use viewlog_store::{Cursor, Direction, EventFilter, PageRequest, Store, ViewEvent};
+use viewlog_store::{Cursor, Direction, EventFilter, PageRequest, Store, StoredEvent, ViewEvent};
 
 use super::*;
 
@@ -240,6 +240,22 @@ fn held() -> SqliteOptions {
     SqliteOptions { hold_requests_file: true, ..SqliteOptions::default() }
 }
 
+/// Puts back the columns migration 13 dropped, filled from the records: what a file of version
+/// 12 or older held, for the tests that take a file back to such a version.
+fn widen_events(db: &rusqlite::Connection) {
+    for table in ["view_events", "late_events"] {
+        for column in ["sender", "recipient", "viewer", "source", "subject"] {
+            db.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"))
+                .expect("column");
+        }
+        db.execute_batch(&format!(
+            "UPDATE {table} SET sender = record ->> '$.from', recipient = record ->> '$.to', \
+             viewer = record ->> '$.viewer', source = record ->> '$.source', subject = record ->> '$.subject'"
+        ))
+        .expect("columns from the records");
+    }
+}
+
 /// Without `hold_requests_file` the requests file is opened at the first replay record: a
 /// process that only administers the database never creates or touches it.
 #[tokio::test]
@@ -368,6 +384,7 @@ async fn replay_records_of_a_version_4_file_move_to_the_requests_file() {
     std::fs::remove_file(requests::path_for(&path)).expect("no requests file yet");
     {
         let db = rusqlite::Connection::open(&path).expect("raw open");
+        widen_events(&db);
         db.execute_batch(
             "CREATE TABLE seen_requests (access_key TEXT NOT NULL, request_id TEXT NOT NULL, \
                expires_at INTEGER NOT NULL, PRIMARY KEY (access_key, request_id)) STRICT, WITHOUT ROWID;
@@ -1051,29 +1068,100 @@ async fn an_inline_page_over_its_budget_is_run_again_on_a_blocking_thread() {
     assert_eq!((first_inline, next_inline), (first, next));
 }
 
-/// Events stored without their record (by a viewlog older than migration 7 still running on the
-/// file after a newer one migrated it) are answered from their columns, also in text pages.
+/// A version-12 file kept the message's strings in columns beside each record, and a viewlog
+/// older than migration 7 still running on it may have left records empty. Migration 13 writes
+/// those records from the columns, then drops the columns: every event, in both tables, reads
+/// back as it was stored, whole and in wire pages, with and without a text filter.
 #[tokio::test]
-async fn events_without_a_stored_record_are_written_from_their_columns() {
-    let (store, _dir) = store(1).await;
+async fn a_version_12_file_keeps_the_strings_in_its_records_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("viewlog.db");
+    let options = SqliteOptions { late_fold_min: 1_000_000, ..SqliteOptions::default() };
+    let store = SqliteStore::open(&path, options.clone()).await.expect("create");
     let account = store.create_account("acme", 0).await.expect("account").id;
-    let events: Vec<ViewEvent> = (0..50).map(event).collect();
-    store.insert_events(account, &events).await.expect("insert");
-    store
-        .write(Durability::Full, |db, _| Ok(db.execute("UPDATE view_events SET record = '' WHERE seq % 3 = 0", [])?))
-        .await
-        .expect("old rows");
-    for text in [None, Some("subject")] {
-        let filter = EventFilter { start: 0, end: i64::MAX, text: text.map(str::to_owned), snapshot: i64::MAX };
-        let first = store.first_page(account, &filter, 40).await.expect("first page");
-        let wire = store.first_wire_page(account, &filter, 40).await.expect("first wire page");
-        assert_eq!(wire.records, viewlog_store::WireRecords::from_events(&first.events), "{text:?}");
-        assert_eq!(wire.records.len(), 40);
+    let subjects = ["Q4 \"plan\"\n\t\u{1F600}", "Möte med Åsa", "back\\slash </script>", ""];
+    let events: Vec<ViewEvent> = (0..60usize)
+        .map(|i| ViewEvent {
+            // The second half is viewed over an hour before the first: late events.
+            viewed: if i < 30 { 1_600_100_000 + i as i64 } else { 1_600_000_000 + i as i64 },
+            subject: format!("{} {i}", subjects[i % 4]),
+            viewer: format!("Viewer{}@Corp.example", i % 7),
+            viewer_ip: (i % 2 == 0).then(|| format!("10.0.0.{i}")),
+            case_id: (i % 5 == 0).then(|| format!("case-{i}")),
+            ..event(i)
+        })
+        .collect();
+    store.insert_events(account, &events[..30]).await.expect("insert");
+    store.insert_events(account, &events[30..]).await.expect("insert late");
+    let stored = store.events_after(account, 0, 1000).await.expect("after");
+    assert_eq!(stored.len(), 60);
+    drop(store);
+    // Back to version 12: the strings in columns too, a quarter of the records empty.
+    {
+        let db = rusqlite::Connection::open(&path).expect("raw open");
+        let late: i64 = db.query_row("SELECT count(*) FROM late_events", [], |r| r.get(0)).expect("late");
+        assert_eq!(late, 30, "the older half is late");
+        widen_events(&db);
+        for table in ["view_events", "late_events"] {
+            db.execute(&format!("UPDATE {table} SET record = '' WHERE seq % 4 = 0"), []).expect("empty records");
+        }
+        db.pragma_update(None, "user_version", 12).expect("version");
     }
+    let store = SqliteStore::open(&path, options).await.expect("open and migrate");
+    let version: i64 =
+        store.read_for_test(|db| db.pragma_query_value(None, "user_version", |r| r.get(0))).await.expect("version");
+    assert_eq!(version, 13);
+    let columns: Vec<String> = store
+        .read_for_test(|db| {
+            db.prepare("SELECT name FROM pragma_table_info('view_events') UNION ALL SELECT name FROM pragma_table_info('late_events')")?
+                .query_map([], |r| r.get(0))?
+                .collect()
+        })
+        .await
+        .expect("columns");
+    assert_eq!(columns.len(), 24, "{columns:?}");
+    assert!(!columns.iter().any(|c| ["sender", "recipient", "viewer", "source", "subject"].contains(&c.as_str())));
+    let empty: i64 = store
+        .read_for_test(|db| {
+            db.query_row(
+                "SELECT (SELECT count(*) FROM view_events WHERE record = '') + \
+                 (SELECT count(*) FROM late_events WHERE record = '')",
+                [],
+                |r| r.get(0),
+            )
+        })
+        .await
+        .expect("empty records");
+    assert_eq!(empty, 0);
+    assert_eq!(store.events_after(account, 0, 1000).await.expect("after"), stored);
+    for text in [None, Some("åsa"), Some("\"plan\""), Some("viewer3"), Some("</script>")] {
+        let filter = EventFilter { start: 0, end: i64::MAX, text: text.map(str::to_owned), snapshot: i64::MAX };
+        let first = store.first_page(account, &filter, 100).await.expect("first page");
+        assert!(!first.events.is_empty(), "{text:?}");
+        let mut expected: Vec<StoredEvent> = stored
+            .iter()
+            .filter(|e| {
+                text.is_none_or(|t| {
+                    let t = t.to_lowercase();
+                    [&e.event.viewer, &e.event.from, &e.event.to, &e.event.subject]
+                        .iter()
+                        .any(|f| f.to_lowercase().contains(&t))
+                })
+            })
+            .cloned()
+            .collect();
+        expected.sort_by_key(|e| std::cmp::Reverse((e.event.viewed, e.seq)));
+        assert_eq!(first.events, expected, "{text:?}");
+        let wire = store.first_wire_page(account, &filter, 100).await.expect("first wire page");
+        assert_eq!(wire.records, viewlog_store::WireRecords::from_events(&expected), "{text:?}");
+    }
+    // The late events fold into the time-ordered table as they are now.
+    assert_eq!(store.fold_late(account).await.expect("fold"), 30);
+    assert_eq!(store.events_after(account, 0, 1000).await.expect("after the fold"), stored);
 }
 
 /// A stored record that is not UTF-8 (a damaged file) fails its page as corrupt rather than
-/// reaching a client as broken JSON.
+/// reaching a client as broken JSON, and its event as corrupt when read whole.
 #[tokio::test]
 async fn a_stored_record_that_is_not_utf8_is_refused() {
     let (store, _dir) = store(1).await;
@@ -1090,8 +1178,14 @@ async fn a_stored_record_that_is_not_utf8_is_refused() {
         Err(StoreError::Corrupt(message)) => assert!(message.contains("not UTF-8"), "{message}"),
         other => panic!("expected a corrupt page, got {other:?}"),
     }
-    // The events themselves still read.
-    assert_eq!(store.first_page(account, &filter, 10).await.expect("events").events.len(), 5);
+    // The record holds the event's strings: the event itself does not read either.
+    match store.first_page(account, &filter, 10).await {
+        Err(StoreError::Corrupt(message)) => assert!(message.contains("record of event 3"), "{message}"),
+        other => panic!("expected a corrupt event, got {other:?}"),
+    }
+    // The others do.
+    let after: Vec<i64> = store.events_after(account, 3, 10).await.expect("after").iter().map(|e| e.seq).collect();
+    assert_eq!(after, vec![4, 5]);
 }
 
 /// How many segments each day of the account's text index holds, by day.
@@ -1257,6 +1351,7 @@ async fn days_settled_before_version_12_are_sorted_by_the_next_compaction() {
     {
         // What version 11 left: the days looked at, their segments as written.
         let db = rusqlite::Connection::open(&path).expect("raw open");
+        widen_events(&db);
         db.execute_batch("UPDATE text_days SET written_at = -1; DROP TABLE text_sorted; PRAGMA user_version = 11;")
             .expect("version 11");
     }

@@ -269,9 +269,9 @@ pub struct StoredEvent {
     pub event: ViewEvent,
 }
 
-/// The `view_events` columns a backend reads a [`StoredEvent`] from, in the order
-/// [`stored_event_from_row!`](crate::stored_event_from_row) reads them (a literal, usable in `concat!`). Both backends name
-/// their columns alike.
+/// The `view_events` columns the PostgreSQL backend reads a [`StoredEvent`] from, in the order
+/// [`stored_event_from_row!`](crate::stored_event_from_row) reads them (a literal, usable in `concat!`). (The SQLite
+/// backend keeps the message's strings only in each event's record and reads them from there.)
 #[macro_export]
 macro_rules! event_columns {
     () => {
