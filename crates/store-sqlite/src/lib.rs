@@ -37,9 +37,11 @@
 //!   answered after the commit that holds its record.
 //! - **Records as the wire writes them**: each event's get-view-logs record is kept as JSON
 //!   (`view_events.record`, written at insert), so a page is answered by copying each row's
-//!   record ([`viewlog_store::WireRecords`]). A page without a text filter reads on the calling
-//!   thread when a reader is free: a range of the primary key and a count from the day sums
-//!   take less than the hop to a blocking thread and back.
+//!   record ([`viewlog_store::WireRecords`]). The message's five strings (sender, recipient,
+//!   viewer, source, subject) are kept only there; an event read whole (copying a store) takes
+//!   them from its record (the `records` module). A page without a text filter reads on the
+//!   calling thread when a reader is free: a range of the primary key and a count from the day
+//!   sums take less than the hop to a blocking thread and back.
 //! - **Events** are clustered by account and time (`PRIMARY KEY (account_id, viewed, seq)`,
 //!   `WITHOUT ROWID`, 8 KiB pages), so a page is one contiguous range read; paging is keyset
 //!   paging with row values, never `OFFSET`. Idempotency: an insert claims each event's id,
